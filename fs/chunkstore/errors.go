@@ -1,0 +1,24 @@
+package chunkstore
+
+import iofs "io/fs"
+
+// Errors returned by the store, always wrapped with the operation and chunk.
+// Match them with errors.Is. ErrNotFound also matches io/fs.ErrNotExist so
+// callers that only know the standard sentinels (the NFS gateway) map it.
+var (
+	ErrNotFound        error = &storeError{msg: "chunkstore: chunk not found", is: iofs.ErrNotExist}
+	ErrVersionMismatch error = &storeError{msg: "chunkstore: chunk version mismatch"}
+	ErrCorrupt         error = &storeError{msg: "chunkstore: chunk corrupt"}
+	ErrTooLarge        error = &storeError{msg: "chunkstore: chunk too large"}
+)
+
+// storeError is a sentinel that can also match one io/fs sentinel.
+type storeError struct {
+	msg string
+	is  error
+}
+
+func (e *storeError) Error() string { return e.msg }
+
+// Is lets errors.Is(err, io/fs.ErrNotExist) match ErrNotFound.
+func (e *storeError) Is(target error) bool { return e.is != nil && target == e.is }

@@ -1,0 +1,98 @@
+package chunkstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+)
+
+// Read returns length bytes at off of chunk id, which must be at exactly
+// version (else ErrVersionMismatch; ErrNotFound if missing). Bytes past the
+// stored data length read as zeros: the caller knows the logical length.
+// Every block touched is verified against its checksum; a mismatch is
+// ErrCorrupt naming the chunk and block. Read logs nothing: the caller
+// decides what a corrupt replica means.
+func (s *Store) Read(id ID, version uint64, off int64, length int) ([]byte, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if off < 0 || length < 0 {
+		return nil, opErr("read", id, fmt.Errorf("offset %d, length %d: %w", off, length, iofs.ErrInvalid))
+	}
+	defer s.locks.lock(id, true)()
+	f, h, table, err := s.openChunk(id, os.O_RDONLY)
+	if err != nil {
+		return nil, opErr("read", id, err)
+	}
+	defer f.Close()
+	if h.version != version {
+		return nil, opErr("read", id, fmt.Errorf("local version %d, expected %d: %w", h.version, version, ErrVersionMismatch))
+	}
+	// Reads past the data are zeros, but only up to the size a chunk can
+	// have, so a bad length cannot make us allocate without bound.
+	if limit := max(s.cfg.MaxChunkSize, h.length); off > limit || int64(length) > limit-off {
+		return nil, opErr("read", id, fmt.Errorf("read of %d bytes at %d, limit %d: %w", length, off, limit, ErrTooLarge))
+	}
+	b, err := readVerified(f, &h, table, off, int64(length))
+	if err != nil {
+		return nil, opErr("read", id, err)
+	}
+	return b, nil
+}
+
+// ReadAll returns the whole stored data of the chunk and its version,
+// verifying every block. It is what copies a replica to another node, so a
+// corrupt replica must never get through it.
+func (s *Store) ReadAll(id ID) (data []byte, version uint64, err error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, 0, err
+	}
+	defer s.locks.lock(id, true)()
+	f, h, table, err := s.openChunk(id, os.O_RDONLY)
+	if err != nil {
+		return nil, 0, opErr("read all", id, err)
+	}
+	defer f.Close()
+	data, err = readVerified(f, &h, table, 0, h.length)
+	if err != nil {
+		return nil, 0, opErr("read all", id, err)
+	}
+	return data, h.version, nil
+}
+
+// readVerified reads [off, off+length) of the chunk in f, verifying every
+// block that holds stored data in that range; the rest reads as zeros.
+func readVerified(f *os.File, h *header, table []uint32, off, length int64) ([]byte, error) {
+	if length == 0 {
+		return []byte{}, nil
+	}
+	bs := int64(h.blockSize)
+	end := min(off+length, h.length) // stored bytes wanted end here
+	if off >= end {
+		return make([]byte, length), nil
+	}
+	// Read whole blocks, since a block verifies only as a whole, into a
+	// buffer that also covers the zeros asked for past the data.
+	first, last := off/bs, (end-1)/bs
+	base := first * bs
+	buf := make([]byte, max((last+1)*bs, off+length)-base)
+	stored := buf[:min((last+1)*bs, h.length)-base]
+	if _, err := f.ReadAt(stored, int64(h.dataOffset)+base); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The size was checked when the file was opened, so it shrank
+			// under us: someone else is writing our files.
+			return nil, fmt.Errorf("file shorter than its header says: %w", ErrCorrupt)
+		}
+		return nil, err
+	}
+	for b := first; b <= last; b++ {
+		block := buf[(b-first)*bs : (b-first+1)*bs]
+		if got := blockCRC(block); got != table[b] {
+			return nil, fmt.Errorf("block %d: checksum mismatch (stored %#08x, computed %#08x): %w",
+				b, table[b], got, ErrCorrupt)
+		}
+	}
+	return buf[off-base : off-base+length : off-base+length], nil
+}

@@ -1,0 +1,500 @@
+// Package vfs is the go-billy filesystem that turns fsrep's replicated
+// metadata and chunks into files, as the NFS gateway (go-nfs) sees them.
+//
+// go-nfs is path-based; fsrep is inode-based. The two meet in path tokens:
+// a path may start with up to two tokens "\x00<ino in hex>" that name an
+// inode directly (see Token), followed by ordinary names. The gateway turns
+// a file handle into tokens, so a handle keeps working across renames and on
+// every node. Tokens are honoured only where a handle put them (first
+// position, or second when it names a directory whose parent is the first),
+// and names may not contain NUL, so a client cannot forge one with LOOKUP.
+//
+// The server never follows symlinks: Stat is Lstat, as an NFS server must
+// (the client resolves them).
+package vfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-billy/v5"
+
+	"github.com/fsrep/fsrep/meta"
+)
+
+// Metadata is what the filesystem needs from the metadata node.
+type Metadata interface {
+	Propose(ctx context.Context, cmd meta.Command) (*meta.Result, error)
+	CatchUp(ctx context.Context) error
+	FSM() *meta.FSM
+}
+
+// Data is the replicated data path.
+type Data interface {
+	WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error)
+	ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error)
+}
+
+// Clock gives proposers their timestamps.
+type Clock interface{ Now() time.Time }
+
+// Owner is the uid/gid given to new files (the gateway does not see the
+// caller's credentials yet).
+type Owner struct{ UID, GID uint32 }
+
+// FS is one volume as a billy filesystem. It is safe for concurrent use.
+type FS struct {
+	volID   uint32
+	meta    Metadata
+	data    Data
+	clock   Clock
+	owner   Owner
+	timeout time.Duration
+}
+
+var (
+	_ billy.Filesystem = (*FS)(nil)
+	_ billy.Change     = (*FS)(nil)
+	_ billy.Capable    = (*FS)(nil)
+)
+
+// New returns the filesystem of volume volID. opTimeout bounds each
+// operation (billy passes no context).
+func New(volID uint32, m Metadata, d Data, clock Clock, owner Owner, opTimeout time.Duration) *FS {
+	return &FS{volID: volID, meta: m, data: d, clock: clock, owner: owner, timeout: opTimeout}
+}
+
+// VolumeID is the volume this filesystem serves.
+func (f *FS) VolumeID() uint32 { return f.volID }
+
+func (f *FS) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), f.timeout)
+}
+
+func (f *FS) volume() (*meta.Volume, error) { return f.meta.FSM().VolumeByID(f.volID) }
+
+// Token returns the path element that names inode ino directly.
+func Token(ino uint64) string { return "\x00" + strconv.FormatUint(ino, 16) }
+
+func parseToken(s string) (uint64, bool) {
+	if len(s) < 2 || s[0] != 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s[1:], 16, 64)
+	return v, err == nil && v != 0
+}
+
+// Capabilities implements billy.Capable.
+func (f *FS) Capabilities() billy.Capability {
+	return billy.WriteCapability | billy.ReadCapability | billy.ReadAndWriteCapability |
+		billy.SeekCapability | billy.TruncateCapability
+}
+
+// Join joins elements without cleaning, so tokens and ".." reach resolve.
+func (f *FS) Join(elem ...string) string {
+	parts := elem[:0:0]
+	for _, e := range elem {
+		if e != "" {
+			parts = append(parts, e)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" && s != "." {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (f *FS) inode(ino uint64) (*meta.Inode, error) { return f.meta.FSM().Inode(f.volID, ino) }
+
+// resolve walks parts from the root (or from the inodes its leading tokens
+// name) without following symlinks.
+func (f *FS) resolve(parts []string) (*meta.Inode, error) {
+	cur, err := f.inode(meta.RootIno)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	if len(parts) > 0 {
+		if ino, ok := parseToken(parts[0]); ok {
+			if cur, err = f.inode(ino); err != nil {
+				return nil, err
+			}
+			i = 1
+			if len(parts) > 1 && cur.Type == meta.TypeDir {
+				if ino2, ok := parseToken(parts[1]); ok {
+					d, err := f.inode(ino2)
+					if err != nil {
+						return nil, err
+					}
+					if d.Type != meta.TypeDir || d.Parent != cur.Ino {
+						return nil, meta.ErrNotExist
+					}
+					cur, i = d, 2
+				}
+			}
+		}
+	}
+	for _, name := range parts[i:] {
+		if cur.Type != meta.TypeDir {
+			return nil, meta.ErrNotDir
+		}
+		if name == ".." {
+			if cur, err = f.inode(cur.Parent); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if strings.ContainsRune(name, 0) {
+			return nil, meta.ErrNotExist
+		}
+		if cur, err = f.meta.FSM().Lookup(f.volID, cur.Ino, name); err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
+}
+
+// resolveParent returns the directory holding the last element and its name.
+func (f *FS) resolveParent(p string) (*meta.Inode, string, error) {
+	parts := splitPath(p)
+	if len(parts) == 0 {
+		return nil, "", fmt.Errorf("%w: the root has no parent", meta.ErrInvalid)
+	}
+	name := parts[len(parts)-1]
+	if _, tok := parseToken(name); tok || name == ".." {
+		return nil, "", fmt.Errorf("%w: %q is not a name", meta.ErrInvalid, name)
+	}
+	dir, err := f.resolve(parts[:len(parts)-1])
+	if err != nil {
+		return nil, "", err
+	}
+	if dir.Type != meta.TypeDir {
+		return nil, "", meta.ErrNotDir
+	}
+	if err := meta.ValidName(name); err != nil {
+		return nil, "", err
+	}
+	return dir, name, nil
+}
+
+// Resolve returns the inode a path names (used by the gateway's ToHandle).
+func (f *FS) Resolve(p string) (*meta.Inode, error) { return f.resolve(splitPath(p)) }
+
+// HandlePath returns the path tokens for an inode: a directory becomes
+// [parent, self] so that go-nfs can take ".." by dropping the last element;
+// anything else becomes [self].
+func HandlePath(n *meta.Inode) []string {
+	if n.Type == meta.TypeDir {
+		return []string{Token(n.Parent), Token(n.Ino)}
+	}
+	return []string{Token(n.Ino)}
+}
+
+func (f *FS) propose(cmd meta.Command) (*meta.Result, error) {
+	ctx, cancel := f.ctx()
+	defer cancel()
+	return f.meta.Propose(ctx, cmd)
+}
+
+func (f *FS) now() int64 { return f.clock.Now().UnixNano() }
+
+// Stat returns the attributes of p without following a final symlink.
+func (f *FS) Stat(p string) (os.FileInfo, error) { return f.Lstat(p) }
+
+// Lstat returns the attributes of p.
+func (f *FS) Lstat(p string) (os.FileInfo, error) {
+	n, err := f.resolve(splitPath(p))
+	if err != nil {
+		return nil, pathErr("lstat", p, err)
+	}
+	return newFileInfo(baseName(p), n), nil
+}
+
+func baseName(p string) string {
+	parts := splitPath(p)
+	if len(parts) == 0 {
+		return "/"
+	}
+	return parts[len(parts)-1]
+}
+
+func pathErr(op, p string, err error) error {
+	return &iofs.PathError{Op: op, Path: strings.ReplaceAll(p, "\x00", "#"), Err: err}
+}
+
+// Create creates or truncates a regular file.
+func (f *FS) Create(p string) (billy.File, error) {
+	return f.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+}
+
+// Open opens a file for reading.
+func (f *FS) Open(p string) (billy.File, error) { return f.OpenFile(p, os.O_RDONLY, 0) }
+
+// OpenFile opens (and with O_CREATE creates) a regular file.
+func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) {
+	n, err := f.resolve(splitPath(p))
+	switch {
+	case err == nil:
+		if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
+			return nil, pathErr("open", p, meta.ErrExist)
+		}
+	case errors.Is(err, meta.ErrNotExist) && flag&os.O_CREATE != 0:
+		dir, name, perr := f.resolveParent(p)
+		if perr != nil {
+			return nil, pathErr("open", p, perr)
+		}
+		res, cerr := f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeFile,
+			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
+		switch {
+		case cerr == nil:
+			n = res.Inode
+		case errors.Is(cerr, meta.ErrExist) && flag&os.O_EXCL == 0:
+			if n, err = f.resolve(splitPath(p)); err != nil {
+				return nil, pathErr("open", p, err)
+			}
+		default:
+			return nil, pathErr("open", p, cerr)
+		}
+	default:
+		return nil, pathErr("open", p, err)
+	}
+	writable := flag&(os.O_WRONLY|os.O_RDWR) != 0
+	if n.Type == meta.TypeDir && writable {
+		return nil, pathErr("open", p, meta.ErrIsDir)
+	}
+	if n.Type == meta.TypeFile && flag&os.O_TRUNC != 0 && writable && n.Size > 0 {
+		zero := uint64(0)
+		res, err := f.propose(&meta.SetAttr{Vol: f.volID, Ino: n.Ino, Size: &zero})
+		if err != nil {
+			return nil, pathErr("truncate", p, err)
+		}
+		n = res.Inode
+	}
+	return &file{fs: f, ino: n.Ino, name: f.Join(HandlePath(n)...), flag: flag}, nil
+}
+
+// Rename moves oldpath to newpath (POSIX semantics, in one Raft command).
+func (f *FS) Rename(oldpath, newpath string) error {
+	sd, sname, err := f.resolveParent(oldpath)
+	if err != nil {
+		return pathErr("rename", oldpath, err)
+	}
+	dd, dname, err := f.resolveParent(newpath)
+	if err != nil {
+		return pathErr("rename", newpath, err)
+	}
+	_, err = f.propose(&meta.Rename{Vol: f.volID, SrcParent: sd.Ino, SrcName: sname, DstParent: dd.Ino, DstName: dname})
+	if err != nil {
+		return pathErr("rename", oldpath, err)
+	}
+	return nil
+}
+
+// Remove unlinks a file or removes an empty directory.
+func (f *FS) Remove(p string) error {
+	dir, name, err := f.resolveParent(p)
+	if err != nil {
+		return pathErr("remove", p, err)
+	}
+	child, err := f.meta.FSM().Lookup(f.volID, dir.Ino, name)
+	if err != nil {
+		return pathErr("remove", p, err)
+	}
+	_, err = f.propose(&meta.Remove{Vol: f.volID, Parent: dir.Ino, Name: name, Dir: child.Type == meta.TypeDir})
+	if err != nil {
+		return pathErr("remove", p, err)
+	}
+	return nil
+}
+
+// TempFile is not offered: NFS never asks for it.
+func (f *FS) TempFile(dir, prefix string) (billy.File, error) {
+	return nil, fmt.Errorf("vfs: temporary files are not supported: %w", iofs.ErrInvalid)
+}
+
+// ReadDir lists a directory in name order.
+func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
+	d, err := f.resolve(splitPath(p))
+	if err != nil {
+		return nil, pathErr("readdir", p, err)
+	}
+	if d.Type != meta.TypeDir {
+		return nil, pathErr("readdir", p, meta.ErrNotDir)
+	}
+	ents, inodes, err := f.meta.FSM().ReadDir(f.volID, d.Ino, "", 0)
+	if err != nil {
+		return nil, pathErr("readdir", p, err)
+	}
+	out := make([]os.FileInfo, len(ents))
+	for i := range ents {
+		out[i] = newFileInfo(ents[i].Name, &inodes[i])
+	}
+	return out, nil
+}
+
+// MkdirAll creates p and any missing parents.
+func (f *FS) MkdirAll(p string, perm os.FileMode) error {
+	parts := splitPath(p)
+	for i := 1; i <= len(parts); i++ {
+		n, err := f.resolve(parts[:i])
+		if err == nil {
+			if n.Type != meta.TypeDir {
+				return pathErr("mkdir", p, meta.ErrNotDir)
+			}
+			continue
+		}
+		if !errors.Is(err, meta.ErrNotExist) {
+			return pathErr("mkdir", p, err)
+		}
+		dir, name, err := f.resolveParent(strings.Join(parts[:i], "/"))
+		if err != nil {
+			return pathErr("mkdir", p, err)
+		}
+		_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeDir,
+			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
+		if err != nil && !errors.Is(err, meta.ErrExist) {
+			return pathErr("mkdir", p, err)
+		}
+	}
+	return nil
+}
+
+// Symlink creates link pointing at target.
+func (f *FS) Symlink(target, link string) error {
+	dir, name, err := f.resolveParent(link)
+	if err != nil {
+		return pathErr("symlink", link, err)
+	}
+	_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeSymlink,
+		Mode: 0o777, UID: f.owner.UID, GID: f.owner.GID, Target: target})
+	if err != nil {
+		return pathErr("symlink", link, err)
+	}
+	return nil
+}
+
+// Readlink returns a symlink's target.
+func (f *FS) Readlink(p string) (string, error) {
+	n, err := f.resolve(splitPath(p))
+	if err != nil {
+		return "", pathErr("readlink", p, err)
+	}
+	if n.Type != meta.TypeSymlink {
+		return "", pathErr("readlink", p, meta.ErrInvalid)
+	}
+	return n.Target, nil
+}
+
+// Link makes a hard link newpath to the file at oldpath.
+func (f *FS) Link(oldpath, newpath string) error {
+	n, err := f.resolve(splitPath(oldpath))
+	if err != nil {
+		return pathErr("link", oldpath, err)
+	}
+	dir, name, err := f.resolveParent(newpath)
+	if err != nil {
+		return pathErr("link", newpath, err)
+	}
+	if _, err := f.propose(&meta.Link{Vol: f.volID, Ino: n.Ino, Parent: dir.Ino, Name: name}); err != nil {
+		return pathErr("link", newpath, err)
+	}
+	return nil
+}
+
+// Chroot is not offered: each volume is its own filesystem.
+func (f *FS) Chroot(string) (billy.Filesystem, error) {
+	return nil, fmt.Errorf("vfs: chroot is not supported: %w", iofs.ErrInvalid)
+}
+
+// Root is the volume root.
+func (f *FS) Root() string { return "/" }
+
+func (f *FS) setAttr(op, p string, c *meta.SetAttr) error {
+	n, err := f.resolve(splitPath(p))
+	if err != nil {
+		return pathErr(op, p, err)
+	}
+	c.Vol, c.Ino = f.volID, n.Ino
+	if _, err := f.propose(c); err != nil {
+		return pathErr(op, p, err)
+	}
+	return nil
+}
+
+// Chmod sets permission and setuid/setgid/sticky bits.
+func (f *FS) Chmod(p string, mode os.FileMode) error {
+	m := toMode(mode)
+	return f.setAttr("chmod", p, &meta.SetAttr{Mode: &m})
+}
+
+// Lchown sets the owner without following symlinks; a negative id is left alone.
+func (f *FS) Lchown(p string, uid, gid int) error {
+	c := &meta.SetAttr{}
+	if uid >= 0 {
+		u := uint32(uid)
+		c.UID = &u
+	}
+	if gid >= 0 {
+		g := uint32(gid)
+		c.GID = &g
+	}
+	return f.setAttr("chown", p, c)
+}
+
+// Chown is Lchown: the server never follows symlinks.
+func (f *FS) Chown(p string, uid, gid int) error { return f.Lchown(p, uid, gid) }
+
+// Chtimes sets access and modification times.
+func (f *FS) Chtimes(p string, atime, mtime time.Time) error {
+	a, m := atime.UnixNano(), mtime.UnixNano()
+	return f.setAttr("chtimes", p, &meta.SetAttr{Atime: &a, Mtime: &m})
+}
+
+// toMode converts Go's mode bits to the POSIX 07777 stored in inodes.
+func toMode(m os.FileMode) uint32 {
+	out := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		out |= 0o4000
+	}
+	if m&os.ModeSetgid != 0 {
+		out |= 0o2000
+	}
+	if m&os.ModeSticky != 0 {
+		out |= 0o1000
+	}
+	return out
+}
+
+// fromMode converts stored bits and type to Go's mode bits.
+func fromMode(n *meta.Inode) os.FileMode {
+	m := os.FileMode(n.Mode & 0o777)
+	if n.Mode&0o4000 != 0 {
+		m |= os.ModeSetuid
+	}
+	if n.Mode&0o2000 != 0 {
+		m |= os.ModeSetgid
+	}
+	if n.Mode&0o1000 != 0 {
+		m |= os.ModeSticky
+	}
+	switch n.Type {
+	case meta.TypeDir:
+		m |= os.ModeDir
+	case meta.TypeSymlink:
+		m |= os.ModeSymlink
+	}
+	return m
+}

@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"testing"
+)
+
+var testIDs = []FileID{
+	{},
+	{Vol: 1, Ino: 1, Gen: 0},
+	{Vol: 7, Ino: 123456789, Gen: 3},
+	{Vol: math.MaxUint32, Ino: math.MaxUint64, Gen: math.MaxUint32},
+}
+
+func TestHandleRoundTrip(t *testing.T) {
+	c := NewHandleCodec([]byte("cluster secret"))
+	for _, id := range testIDs {
+		h := c.Encode(id)
+		if len(h) != HandleSize || len(h)%4 != 0 || len(h) > 64 {
+			t.Fatalf("handle of %+v has length %d", id, len(h))
+		}
+		got, err := c.Decode(h)
+		if err != nil {
+			t.Fatalf("Decode(Encode(%+v)): %v", id, err)
+		}
+		if got != id {
+			t.Fatalf("Decode(Encode(%+v)) = %+v", id, got)
+		}
+	}
+}
+
+func TestHandleDeterministic(t *testing.T) {
+	// Two codecs from the same secret stand for two nodes of one cluster.
+	a, b := NewHandleCodec([]byte("s")), NewHandleCodec([]byte("s"))
+	for _, id := range testIDs {
+		if ha, hb := a.Encode(id), b.Encode(id); !bytes.Equal(ha, hb) || !bytes.Equal(ha, a.Encode(id)) {
+			t.Fatalf("handles of %+v differ: %x, %x", id, ha, hb)
+		}
+	}
+	// Distinct ids never share a handle (the body is the id itself).
+	seen := map[string]FileID{}
+	for _, id := range testIDs {
+		h := string(a.Encode(id))
+		if prev, ok := seen[h]; ok {
+			t.Fatalf("%+v and %+v share a handle", prev, id)
+		}
+		seen[h] = id
+	}
+}
+
+func TestHandleLayout(t *testing.T) {
+	c := NewHandleCodec([]byte("s"))
+	h := c.Encode(FileID{Vol: 0x01020304, Ino: 0x05060708090a0b0c, Gen: 0x0d0e0f10})
+	want := []byte{0xF5, 1, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	if !bytes.Equal(h[:20], want) {
+		t.Fatalf("header and body = % x, want % x (docs/file-handle.md)", h[:20], want)
+	}
+}
+
+func TestHandleBitFlipsRejected(t *testing.T) {
+	c := NewHandleCodec([]byte("cluster secret"))
+	valid := c.Encode(FileID{Vol: 3, Ino: 42, Gen: 9})
+	for i := range valid {
+		for bit := range 8 {
+			h := bytes.Clone(valid)
+			h[i] ^= 1 << bit
+			_, err := c.Decode(h)
+			want := ErrForgedHandle
+			if i < 4 {
+				want = ErrBadHandle // magic, version, reserved are checked before the MAC
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("byte %d bit %d flipped: err = %v, want %v", i, bit, err, want)
+			}
+		}
+	}
+}
+
+func TestHandleLengthRejected(t *testing.T) {
+	c := NewHandleCodec([]byte("cluster secret"))
+	valid := c.Encode(FileID{Vol: 3, Ino: 42, Gen: 9})
+	for n := range HandleSize {
+		if _, err := c.Decode(valid[:n]); !errors.Is(err, ErrBadHandle) {
+			t.Fatalf("truncated to %d bytes: err = %v, want ErrBadHandle", n, err)
+		}
+	}
+	for _, extra := range [][]byte{{0}, {0, 0, 0, 0}, valid} {
+		h := append(bytes.Clone(valid), extra...)
+		if _, err := c.Decode(h); !errors.Is(err, ErrBadHandle) {
+			t.Fatalf("extended to %d bytes: err = %v, want ErrBadHandle", len(h), err)
+		}
+	}
+	if _, err := c.Decode(nil); !errors.Is(err, ErrBadHandle) {
+		t.Fatalf("nil handle: err = %v, want ErrBadHandle", err)
+	}
+}
+
+func TestHandleOtherClusterRejected(t *testing.T) {
+	ours, theirs := NewHandleCodec([]byte("ours")), NewHandleCodec([]byte("theirs"))
+	for _, id := range testIDs {
+		if _, err := ours.Decode(theirs.Encode(id)); !errors.Is(err, ErrForgedHandle) {
+			t.Fatalf("handle of %+v from another secret: err = %v, want ErrForgedHandle", id, err)
+		}
+	}
+}
+
+func TestHandleErrorsAreDistinct(t *testing.T) {
+	c := NewHandleCodec([]byte("s"))
+	_, bad := c.Decode([]byte{1, 2, 3})
+	h := c.Encode(FileID{Ino: 1})
+	h[HandleSize-1] ^= 1
+	_, forged := c.Decode(h)
+	if errors.Is(bad, ErrForgedHandle) || errors.Is(forged, ErrBadHandle) {
+		t.Fatalf("errors overlap: bad=%v forged=%v", bad, forged)
+	}
+}
+
+func BenchmarkDecodeHandle(b *testing.B) {
+	c := NewHandleCodec([]byte("cluster secret"))
+	h := c.Encode(FileID{Vol: 3, Ino: 42, Gen: 9})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Decode(h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeHandle(b *testing.B) {
+	c := NewHandleCodec([]byte("cluster secret"))
+	id := FileID{Vol: 3, Ino: 42, Gen: 9}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Encode(id)
+	}
+}

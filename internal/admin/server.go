@@ -1,0 +1,139 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/fsrep/fsrep/meta"
+)
+
+// Backend is what the admin API needs from a node (the node assembly
+// implements it). Every method is safe for concurrent use.
+type Backend interface {
+	// NodeID and AZ identify the node serving the API.
+	NodeID() string
+	AZ() string
+	// Status is this node's view of the Raft group.
+	Status() meta.Status
+	// FSM is the local metadata state, for reads.
+	FSM() *meta.FSM
+	// Propose commits cmd through Raft (forwarding to the leader when this
+	// node is not it) and returns once this node has applied it. It fills in
+	// the header's time and request ID when they are zero. A command that
+	// fails a precondition comes back as a Result whose Err is not nil.
+	Propose(ctx context.Context, cmd meta.Command) (*meta.Result, error)
+	// Ready is nil when the node has a leader and is registered.
+	Ready() error
+}
+
+// maxBody bounds request bodies; the largest legitimate one is a few hundred bytes.
+const maxBody = 64 << 10
+
+type server struct {
+	b     Backend
+	token [sha256.Size]byte
+	open  bool // a token is configured
+	log   *slog.Logger
+}
+
+// NewServer returns the admin API handler. token is the bearer token every
+// path but /healthz and /readyz requires; an empty token refuses them all.
+func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
+	s := &server{b: b, token: sha256.Sum256([]byte(token)), open: token != "", log: log}
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET "+PathStatus, s.handleStatus)
+	api.HandleFunc("GET "+PathNodes, s.handleNodes)
+	api.HandleFunc("GET "+PathVolumes, s.handleVolumes)
+	api.HandleFunc("POST "+PathVolumes, s.handleCreateVolume)
+	api.HandleFunc("GET "+PathVolumes+"/{name}", s.handleVolume)
+	api.HandleFunc("DELETE "+PathVolumes+"/{name}", s.handleDeleteVolume)
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, &APIError{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: "admin: no endpoint " + r.Method + " " + r.URL.Path})
+	})
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET "+PathHealthz, func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, ReadyResponse{Status: "alive"})
+	})
+	root.HandleFunc("GET "+PathReadyz, s.handleReadyz)
+	root.Handle("/", s.auth(api))
+	return root
+}
+
+// auth lets a request through when it carries the bearer token. Both sides
+// are hashed before the constant-time comparison so that neither the content
+// nor the length of the token leaks through timing.
+func (s *server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || !s.open || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="fsrep-admin"`)
+			writeJSON(w, http.StatusUnauthorized, ErrorBody{Code: CodeUnauthorized,
+				Message: "admin: missing or wrong bearer token (see --token / FSREP_TOKEN / admin.token)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// fail answers with the error's status and code. Internal errors are logged
+// here: the handler is where they end.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, body := errorFor(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, body)
+}
+
+func (s *server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+	if err := s.b.Ready(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, ReadyResponse{Status: "not ready", Reason: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, ReadyResponse{Status: "ready"})
+}
+
+func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st := s.b.Status()
+	nodes, err := s.b.FSM().Nodes()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	vols, err := s.b.FSM().Volumes()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	health, reasons := clusterHealth(st, nodes, vols)
+	writeJSON(w, http.StatusOK, StatusResponse{
+		Node: s.b.NodeID(), AZ: s.b.AZ(), Raft: st,
+		Nodes: withVoters(nodes, st), Volumes: nonNil(vols),
+		Health: health, Reasons: reasons,
+	})
+}
+
+func (s *server) handleNodes(w http.ResponseWriter, r *http.Request) {
+	nodes, err := s.b.FSM().Nodes()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withVoters(nodes, s.b.Status()))
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,442 @@
+package node
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/gateway"
+	"github.com/fsrep/fsrep/internal/admin"
+	"github.com/fsrep/fsrep/internal/rpc"
+	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
+)
+
+// Clock is the wall clock, injected.
+type Clock interface{ Now() time.Time }
+
+// SystemClock reads time.Now.
+type SystemClock struct{}
+
+// Now returns the current time.
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// Node is one running fsrepd node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+
+	secret []byte
+	token  string
+
+	store  *chunkstore.Store
+	meta   *meta.Node
+	rpcCli *rpc.Client
+	rpcSrv *rpc.Server
+	repl   *replication.Replicator
+	nfs    *gateway.Server
+	admin  *http.Server
+
+	rpcLn, nfsLn, adminLn net.Listener
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// Start opens the node's stores and starts every listener. It returns once
+// the node is serving; joining the cluster and registering proceed in the
+// background (see Ready).
+func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	n = &Node{cfg: cfg, log: log.With("node", cfg.NodeID), clock: clock}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.secret, err = loadSecret(cfg); err != nil {
+		return nil, err
+	}
+	n.token = AdminToken(n.secret)
+	if err := writeFile0600(filepath.Join(cfg.DataDir, "admin.token"), []byte(n.token+"\n")); err != nil {
+		return nil, err
+	}
+
+	scfg := chunkstore.DefaultConfig(filepath.Join(cfg.DataDir, "chunks"))
+	scfg.NoSync = cfg.ChunkNoSync
+	if n.store, err = chunkstore.Open(scfg, n.log.With("component", "chunkstore")); err != nil {
+		return nil, err
+	}
+
+	// Bind the client-facing listeners first so port 0 resolves to the
+	// addresses this node advertises.
+	if n.rpcLn, err = listen(cfg.RPCAddr); err != nil {
+		return nil, fmt.Errorf("node: rpc listener: %w", err)
+	}
+	if n.nfsLn, err = listen(cfg.NFSAddr); err != nil {
+		return nil, fmt.Errorf("node: nfs listener: %w", err)
+	}
+	if n.adminLn, err = listen(cfg.AdminAddr); err != nil {
+		return nil, fmt.Errorf("node: admin listener: %w", err)
+	}
+
+	mcfg := meta.DefaultConfig(cfg.NodeID, filepath.Join(cfg.DataDir, "meta"), cfg.RaftAddr)
+	mcfg.Bootstrap = cfg.Bootstrap
+	if cfg.HeartbeatTimeout > 0 {
+		mcfg.HeartbeatTimeout = cfg.HeartbeatTimeout
+		mcfg.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	}
+	if cfg.ElectionTimeout > 0 {
+		mcfg.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if n.meta, err = meta.Open(mcfg, clock, n.log.With("component", "meta")); err != nil {
+		return nil, err
+	}
+	n.rpcCli = rpc.NewClient(n.secret, n.resolve, 30*time.Second)
+	n.meta.SetForwarder(n.rpcCli)
+	n.rpcSrv = rpc.NewServer(n.secret, n.meta, n, n.store, n.log.With("component", "rpc"))
+	n.goServe("rpc", func() error { return n.rpcSrv.Serve(n.rpcLn) })
+
+	rcfg := replication.DefaultConfig(cfg.NodeID, cfg.AZ)
+	if n.repl, err = replication.New(rcfg, n.meta, n.rpcCli, n.store, clock, n.log.With("component", "replication")); err != nil {
+		return nil, err
+	}
+	opTimeout := cfg.OpTimeout
+	if opTimeout <= 0 {
+		opTimeout = 30 * time.Second
+	}
+	gcfg := gateway.Config{DataDir: cfg.DataDir, OpTimeout: opTimeout, StaleCheckTimeout: 5 * time.Second}
+	h := gateway.NewHandler(gcfg, n.meta, n.repl, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
+	var verifier [8]byte
+	_, _ = rand.Read(verifier[:])
+	n.nfs = gateway.Serve(n.nfsLn, h, verifier)
+
+	n.admin = &http.Server{
+		Handler:           admin.NewServer(n, n.token, n.log.With("component", "admin")),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	n.goServe("admin", func() error {
+		if err := n.admin.Serve(n.adminLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.register()
+	}()
+	return n, nil
+}
+
+func (n *Node) goServe(name string, serve func() error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := serve(); err != nil {
+			n.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+// Info is this node as the cluster registers it.
+func (n *Node) Info() meta.NodeInfo {
+	return meta.NodeInfo{
+		ID: n.cfg.NodeID, AZ: n.cfg.AZ, Region: n.cfg.Region,
+		RaftAddr: n.meta.RaftAddr(), RPCAddr: advertised(n.cfg.RPCAddr, n.rpcLn),
+		NFSAddr: advertised(n.cfg.NFSAddr, n.nfsLn), AdminAddr: advertised(n.cfg.AdminAddr, n.adminLn),
+	}
+}
+
+// register makes sure the cluster knows this node under its current
+// addresses: a new joining node asks a member to admit it; every other node
+// proposes its own registration. It retries until done or Close.
+func (n *Node) register() {
+	info := n.Info()
+	joining := n.cfg.Join != ""
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+		if n.registered(info) {
+			if _, member := n.members()[info.ID]; member || !joining {
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		var err error
+		if joining {
+			if _, member := n.members()[info.ID]; member {
+				_, err = n.meta.Propose(ctx, &meta.RegisterNode{Node: info})
+			} else {
+				err = n.rpcCli.Join(ctx, n.cfg.Join, info)
+			}
+		} else if n.meta.Leader() != "" {
+			_, err = n.meta.Propose(ctx, &meta.RegisterNode{Node: info})
+		}
+		cancel()
+		if err != nil && attempt%10 == 9 {
+			n.log.Warn("still registering with the cluster", "err", err)
+		}
+	}
+}
+
+func (n *Node) members() map[string]bool {
+	m, err := n.meta.Members()
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+func (n *Node) registered(info meta.NodeInfo) bool {
+	nodes, err := n.meta.FSM().Nodes()
+	if err != nil {
+		return false
+	}
+	for _, x := range nodes {
+		if x.ID == info.ID {
+			return x.RaftAddr == info.RaftAddr && x.RPCAddr == info.RPCAddr &&
+				x.NFSAddr == info.NFSAddr && x.AdminAddr == info.AdminAddr && x.AZ == info.AZ
+		}
+	}
+	return false
+}
+
+// Join admits a new node (rpc.Joiner). On a follower it forwards to the
+// leader. The leader registers the node, then adds it to Raft: as a voter
+// when its AZ has no voter yet and there are fewer than 5 voters (so losing
+// any one AZ keeps a majority), otherwise as a non-voter.
+func (n *Node) Join(ctx context.Context, info meta.NodeInfo) error {
+	if info.ID == "" || info.RaftAddr == "" || info.RPCAddr == "" || info.AZ == "" {
+		return fmt.Errorf("%w: join needs node ID, AZ, raft and rpc addresses", meta.ErrInvalid)
+	}
+	if !n.meta.IsLeader() {
+		leader := n.meta.Leader()
+		if leader == "" {
+			return meta.ErrNoLeader
+		}
+		return n.rpcCli.JoinLeader(ctx, leader, info)
+	}
+	if _, err := n.meta.Propose(ctx, &meta.RegisterNode{Node: info}); err != nil {
+		return err
+	}
+	members, err := n.meta.Members()
+	if err != nil {
+		return err
+	}
+	if _, ok := members[info.ID]; ok {
+		return nil
+	}
+	return n.meta.AddMember(info.ID, info.RaftAddr, n.wantVoter(info, members))
+}
+
+func (n *Node) wantVoter(info meta.NodeInfo, members map[string]bool) bool {
+	nodes, _ := n.meta.FSM().Nodes()
+	azOf := map[string]string{}
+	for _, x := range nodes {
+		azOf[x.ID] = x.AZ
+	}
+	voters := 0
+	for id, voter := range members {
+		if !voter {
+			continue
+		}
+		voters++
+		if azOf[id] == info.AZ {
+			return false
+		}
+	}
+	return voters < 5
+}
+
+// resolve maps a node ID to its RPC address from the registered nodes.
+func (n *Node) resolve(id string) (string, error) {
+	if id == n.cfg.NodeID {
+		return advertised(n.cfg.RPCAddr, n.rpcLn), nil
+	}
+	nodes, err := n.meta.FSM().Nodes()
+	if err != nil {
+		return "", err
+	}
+	for _, x := range nodes {
+		if x.ID == id {
+			return x.RPCAddr, nil
+		}
+	}
+	return "", fmt.Errorf("node %s is not registered", id)
+}
+
+// Admin backend (admin.Backend).
+
+// NodeID is this node's ID.
+func (n *Node) NodeID() string { return n.cfg.NodeID }
+
+// AZ is this node's availability zone.
+func (n *Node) AZ() string { return n.cfg.AZ }
+
+// Status is this node's Raft view.
+func (n *Node) Status() meta.Status { return n.meta.Status() }
+
+// FSM is the local metadata state.
+func (n *Node) FSM() *meta.FSM { return n.meta.FSM() }
+
+// Propose commits a command (forwarded to the leader when needed).
+func (n *Node) Propose(ctx context.Context, cmd meta.Command) (*meta.Result, error) {
+	return n.meta.Propose(ctx, cmd)
+}
+
+// Ready reports nil when the node has a leader and is registered.
+func (n *Node) Ready() error {
+	if n.meta.Leader() == "" {
+		return errors.New("no metadata leader")
+	}
+	if !n.registered(n.Info()) {
+		return errors.New("not registered with the cluster yet")
+	}
+	return nil
+}
+
+// Meta is the metadata node (tests and the embedded cluster use it).
+func (n *Node) Meta() *meta.Node { return n.meta }
+
+// Store is the local chunk store.
+func (n *Node) Store() *chunkstore.Store { return n.store }
+
+// NFSAddr, AdminAddr and RPCAddr are the advertised listener addresses.
+func (n *Node) NFSAddr() string   { return advertised(n.cfg.NFSAddr, n.nfsLn) }
+func (n *Node) AdminAddr() string { return advertised(n.cfg.AdminAddr, n.adminLn) }
+func (n *Node) RPCAddr() string   { return advertised(n.cfg.RPCAddr, n.rpcLn) }
+
+// listen binds an advertised address (a host name binds every interface).
+func listen(addr string) (net.Listener, error) {
+	bind, err := meta.ListenAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	return net.Listen("tcp", bind)
+}
+
+// advertised is the address peers use: as configured, except that port 0
+// (tests) becomes the port actually bound.
+func advertised(configured string, l net.Listener) string {
+	host, port, err := net.SplitHostPort(configured)
+	if err != nil || port != "0" {
+		return configured
+	}
+	_, bound, _ := net.SplitHostPort(l.Addr().String())
+	return net.JoinHostPort(host, bound)
+}
+
+// Token is the admin API token.
+func (n *Node) Token() string { return n.token }
+
+// Secret is the cluster secret.
+func (n *Node) Secret() []byte { return n.secret }
+
+// Close stops every listener and closes the stores. It is what a clean
+// shutdown (SIGTERM, Ctrl-C) does; the node stays a member of the cluster.
+func (n *Node) Close() error {
+	var errs []error
+	n.closed.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.nfs != nil {
+			errs = append(errs, n.nfs.Close())
+		} else if n.nfsLn != nil {
+			n.nfsLn.Close()
+		}
+		if n.admin != nil {
+			errs = append(errs, n.admin.Close())
+		} else if n.adminLn != nil {
+			n.adminLn.Close()
+		}
+		if n.rpcSrv != nil {
+			errs = append(errs, n.rpcSrv.Close())
+		} else if n.rpcLn != nil {
+			n.rpcLn.Close()
+		}
+		n.wg.Wait()
+		if n.rpcCli != nil {
+			n.rpcCli.Close()
+		}
+		if n.meta != nil {
+			errs = append(errs, n.meta.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// AdminToken derives the admin API token from the cluster secret, so every
+// node of a cluster accepts the same token.
+func AdminToken(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("fsrep admin token v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// loadSecret returns the configured secret, the one in the data directory,
+// or (bootstrapping a new cluster) a new one written there.
+func loadSecret(cfg Config) ([]byte, error) {
+	path := filepath.Join(cfg.DataDir, "cluster.secret")
+	if len(cfg.Secret) > 0 {
+		if len(cfg.Secret) < 16 {
+			return nil, errors.New("node: the cluster secret must be at least 16 bytes")
+		}
+		return cfg.Secret, writeFile0600(path, cfg.Secret)
+	}
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) >= 16 {
+		return b, nil
+	}
+	if !cfg.Bootstrap {
+		return nil, fmt.Errorf("node: no cluster secret in %s: give the cluster's secret with --secret-file", path)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	b = []byte(hex.EncodeToString(b))
+	return b, writeFile0600(path, b)
+}
+
+func writeFile0600(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	return nil
+}

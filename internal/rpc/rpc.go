@@ -1,0 +1,96 @@
+// Package rpc is fsrep's internode RPC: leader forwarding, the read barrier,
+// cluster join, and chunk transfer between nodes. It is HTTP/1.1 over TCP
+// with a bearer token derived from the cluster secret; errors travel as
+// stable codes (never strings to match) and come back as the sentinel
+// errors of meta and chunkstore.
+package rpc
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/meta"
+)
+
+// Header names and paths of the protocol (version 1).
+const (
+	authHeader = "Authorization"
+	pathApply  = "/v1/meta/apply"
+	pathIndex  = "/v1/meta/index"
+	pathJoin   = "/v1/cluster/join"
+	pathChunk  = "/v1/chunk"
+	pathStat   = "/v1/chunk/stat"
+)
+
+// Token derives the internode bearer token from the cluster secret.
+func Token(secret []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("fsrep internode v1"))
+	return "Bearer " + hex.EncodeToString(m.Sum(nil))
+}
+
+// wireError is the JSON body of every failed call.
+type wireError struct {
+	Kind string    `json:"kind"` // "meta", "chunk" or "other"
+	Code meta.Code `json:"code,omitempty"`
+	Name string    `json:"name,omitempty"` // chunk error name
+	Msg  string    `json:"msg"`
+}
+
+// chunk error names on the wire.
+var chunkErrors = map[string]error{
+	"not_found":        chunkstore.ErrNotFound,
+	"version_mismatch": chunkstore.ErrVersionMismatch,
+	"corrupt":          chunkstore.ErrCorrupt,
+	"too_large":        chunkstore.ErrTooLarge,
+}
+
+func toWire(err error) (int, wireError) {
+	for name, sentinel := range chunkErrors {
+		if errors.Is(err, sentinel) {
+			status := http.StatusConflict
+			if name == "not_found" {
+				status = http.StatusNotFound
+			}
+			return status, wireError{Kind: "chunk", Name: name, Msg: err.Error()}
+		}
+	}
+	var ce *meta.CodedError
+	if errors.As(err, &ce) {
+		status := http.StatusConflict
+		if ce.Code == meta.CodeNoLeader {
+			status = http.StatusServiceUnavailable
+		}
+		return status, wireError{Kind: "meta", Code: ce.Code, Msg: err.Error()}
+	}
+	return http.StatusInternalServerError, wireError{Kind: "other", Msg: err.Error()}
+}
+
+// remoteError keeps the peer's message and matches the local sentinel.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Unwrap() error { return e.sentinel }
+
+func fromWire(w wireError, status int) error {
+	switch w.Kind {
+	case "chunk":
+		if s, ok := chunkErrors[w.Name]; ok {
+			return &remoteError{msg: w.Msg, sentinel: s}
+		}
+	case "meta":
+		return meta.ErrorFor(w.Code, w.Msg)
+	}
+	if w.Msg == "" {
+		w.Msg = http.StatusText(status)
+	}
+	return fmt.Errorf("rpc: peer: %s", w.Msg)
+}

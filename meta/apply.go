@@ -1,0 +1,638 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// applied is what one command handler returns: the result and a
+// precondition error (which means nothing was changed).
+type applied struct {
+	Result
+	err error
+}
+
+func fail(err error) applied { return applied{err: err} }
+
+// applyCommand dispatches one decoded command. Handlers check every
+// precondition before their first write.
+func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
+	s := &state{tx: tx}
+	switch c := cmd.(type) {
+	case *RegisterNode:
+		return s.registerNode(c)
+	case *CreateVolume:
+		return s.createVolume(c)
+	case *DeleteVolume:
+		return s.deleteVolume(c)
+	case *Create:
+		return s.create(index, c)
+	case *Remove:
+		return s.remove(c)
+	case *Rename:
+		return s.rename(c)
+	case *Link:
+		return s.link(c)
+	case *SetAttr:
+		return s.setAttr(c)
+	case *CommitWrite:
+		return s.commitWrite(c)
+	case *GCDone:
+		return s.gcDone(c)
+	}
+	// DecodeCommand only returns known types; reaching here is a build bug.
+	panic(fmt.Sprintf("meta: no handler for %s", cmd.Type()))
+}
+
+// state wraps the buckets of one transaction with typed accessors.
+type state struct{ tx *bolt.Tx }
+
+func getJSON[T any](b *bolt.Bucket, key []byte) (*T, bool) {
+	v := b.Get(key)
+	if v == nil {
+		return nil, false
+	}
+	var out T
+	if err := json.Unmarshal(v, &out); err != nil {
+		panic(fmt.Sprintf("meta: corrupt value in bucket: %v", err))
+	}
+	return &out, true
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) {
+	data, err := json.Marshal(v)
+	must(err)
+	must(b.Put(key, data))
+}
+
+func (s *state) volumeByID(id uint32) (*Volume, error) {
+	name := s.tx.Bucket(bucketVolIDs).Get(volKey(id))
+	if name == nil {
+		return nil, ErrNoVolume
+	}
+	v, ok := getJSON[Volume](s.tx.Bucket(bucketVolumes), name)
+	if !ok {
+		return nil, ErrNoVolume
+	}
+	return v, nil
+}
+
+func (s *state) putVolume(v *Volume) { putJSON(s.tx.Bucket(bucketVolumes), []byte(v.Name), v) }
+
+func (s *state) inode(vol uint32, ino uint64) (*Inode, error) {
+	n, ok := getJSON[Inode](s.tx.Bucket(bucketInodes), inodeKey(vol, ino))
+	if !ok {
+		return nil, ErrNotExist
+	}
+	return n, nil
+}
+
+func (s *state) putInode(vol uint32, n *Inode) {
+	putJSON(s.tx.Bucket(bucketInodes), inodeKey(vol, n.Ino), n)
+}
+
+func (s *state) dir(vol uint32, ino uint64) (*Inode, error) {
+	d, err := s.inode(vol, ino)
+	if err != nil {
+		return nil, err
+	}
+	if d.Type != TypeDir {
+		return nil, ErrNotDir
+	}
+	return d, nil
+}
+
+func (s *state) lookup(vol uint32, parent uint64, name string) (uint64, bool) {
+	v := s.tx.Bucket(bucketDirents).Get(direntKey(vol, parent, name))
+	if v == nil {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(v), true
+}
+
+func (s *state) dirEmpty(vol uint32, ino uint64) bool {
+	prefix := inodeKey(vol, ino)
+	k, _ := s.tx.Bucket(bucketDirents).Cursor().Seek(prefix)
+	return k == nil || !bytes.HasPrefix(k, prefix)
+}
+
+// ValidName reports whether name may be a directory entry.
+func ValidName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("%w: name %q is reserved", ErrInvalid, name)
+	case len(name) > MaxNameLen:
+		return ErrNameTooLong
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("%w: name contains '/' or NUL", ErrInvalid)
+	}
+	return nil
+}
+
+// MaxNameLen is the longest name in bytes, as on Linux.
+const MaxNameLen = 255
+
+// MaxSymlinkLen is the longest symlink target in bytes (PATH_MAX).
+const MaxSymlinkLen = 4096
+
+func (s *state) registerNode(c *RegisterNode) applied {
+	if c.Node.ID == "" {
+		return fail(fmt.Errorf("%w: node without an ID", ErrInvalid))
+	}
+	n := c.Node
+	if old, ok := getJSON[NodeInfo](s.tx.Bucket(bucketNodes), []byte(n.ID)); ok && old.Joined != 0 {
+		n.Joined = old.Joined
+	} else if n.Joined == 0 {
+		n.Joined = c.Time
+	}
+	putJSON(s.tx.Bucket(bucketNodes), []byte(n.ID), &n)
+	return applied{}
+}
+
+// ValidVolumeName reports whether name may name a volume (it becomes the
+// export path /<name>).
+func ValidVolumeName(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("%w: volume name must be 1-64 characters", ErrInvalid)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%w: volume name %q may use only letters, digits, '-', '_' and '.'", ErrInvalid, name)
+		}
+	}
+	if name[0] == '.' || name[0] == '-' {
+		return fmt.Errorf("%w: volume name %q must start with a letter or digit", ErrInvalid, name)
+	}
+	return nil
+}
+
+// Chunk size bounds accepted by CreateVolume.
+const (
+	MinChunkSize = 64 << 10
+	MaxChunkSize = 64 << 20
+)
+
+func (s *state) createVolume(c *CreateVolume) applied {
+	if err := ValidVolumeName(c.Name); err != nil {
+		return fail(err)
+	}
+	if c.Replicas < 1 || c.WriteQuorum < 1 || c.WriteQuorum > c.Replicas {
+		return fail(fmt.Errorf("%w: replicas %d with write quorum %d", ErrInvalid, c.Replicas, c.WriteQuorum))
+	}
+	if c.ChunkSize < MinChunkSize || c.ChunkSize > MaxChunkSize {
+		return fail(fmt.Errorf("%w: chunk size %d outside [%d, %d]", ErrInvalid, c.ChunkSize, MinChunkSize, MaxChunkSize))
+	}
+	vols := s.tx.Bucket(bucketVolumes)
+	if vols.Get([]byte(c.Name)) != nil {
+		return fail(ErrVolumeExist)
+	}
+	counters := s.tx.Bucket(bucketCounters)
+	id := uint64(1)
+	if v := counters.Get(keyNextVolID); v != nil {
+		id = binary.BigEndian.Uint64(v)
+	}
+	must(counters.Put(keyNextVolID, u64(id+1)))
+	vol := &Volume{
+		ID: uint32(id), Name: c.Name, Replicas: c.Replicas, WriteQuorum: c.WriteQuorum,
+		ChunkSize: c.ChunkSize, Created: c.Time, NextIno: RootIno + 1, Files: 1,
+	}
+	s.putVolume(vol)
+	must(s.tx.Bucket(bucketVolIDs).Put(volKey(vol.ID), []byte(vol.Name)))
+	s.putInode(vol.ID, &Inode{
+		Ino: RootIno, Gen: 1, Type: TypeDir, Mode: c.RootMode & 0o7777, UID: c.RootUID, GID: c.RootGID,
+		Nlink: 2, Atime: c.Time, Mtime: c.Time, Ctime: c.Time, Parent: RootIno,
+	})
+	return applied{Result: Result{Volume: vol}}
+}
+
+func (s *state) deleteVolume(c *DeleteVolume) applied {
+	vol, ok := getJSON[Volume](s.tx.Bucket(bucketVolumes), []byte(c.Name))
+	if !ok {
+		return fail(ErrNoVolume)
+	}
+	prefix := volKey(vol.ID)
+	for _, b := range [][]byte{bucketInodes, bucketDirents} {
+		deletePrefix(s.tx.Bucket(b), prefix)
+	}
+	chunks := s.tx.Bucket(bucketChunks)
+	var keys [][]byte
+	cur := chunks.Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		var ch Chunk
+		must(json.Unmarshal(v, &ch))
+		s.addGarbage(vol.ID, binary.BigEndian.Uint64(k[4:]), &ch, ch.Replicas)
+		keys = append(keys, slices.Clone(k))
+	}
+	for _, k := range keys {
+		must(chunks.Delete(k))
+	}
+	must(s.tx.Bucket(bucketVolIDs).Delete(prefix))
+	must(s.tx.Bucket(bucketVolumes).Delete([]byte(c.Name)))
+	return applied{Result: Result{Volume: vol}}
+}
+
+func deletePrefix(b *bolt.Bucket, prefix []byte) {
+	var keys [][]byte
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, slices.Clone(k))
+	}
+	for _, k := range keys {
+		must(b.Delete(k))
+	}
+}
+
+func (s *state) addGarbage(vol uint32, ino uint64, ch *Chunk, replicas []string) {
+	if len(replicas) == 0 {
+		return
+	}
+	key := GarbageKey{Vol: vol, Ino: ino, Index: ch.Index, Version: ch.Version}
+	g := s.tx.Bucket(bucketGarbage)
+	rec := Garbage{Key: key, Replicas: slices.Clone(replicas)}
+	if old, ok := getJSON[Garbage](g, key.bytes()); ok {
+		for _, r := range old.Replicas {
+			if !slices.Contains(rec.Replicas, r) {
+				rec.Replicas = append(rec.Replicas, r)
+			}
+		}
+	}
+	putJSON(g, key.bytes(), &rec)
+}
+
+func (s *state) create(index uint64, c *Create) applied {
+	vol, err := s.volumeByID(c.Vol)
+	if err != nil {
+		return fail(err)
+	}
+	parent, err := s.dir(c.Vol, c.Parent)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ValidName(c.Name); err != nil {
+		return fail(err)
+	}
+	if _, ok := s.lookup(c.Vol, c.Parent, c.Name); ok {
+		return fail(ErrExist)
+	}
+	n := &Inode{
+		Ino: vol.NextIno, Gen: uint32(index) | 1, Type: c.Kind, Mode: c.Mode & 0o7777,
+		UID: c.UID, GID: c.GID, Nlink: 1, Atime: c.Time, Mtime: c.Time, Ctime: c.Time,
+	}
+	switch c.Kind {
+	case TypeFile:
+	case TypeDir:
+		n.Nlink = 2
+		n.Parent = c.Parent
+	case TypeSymlink:
+		if c.Target == "" || len(c.Target) > MaxSymlinkLen || strings.ContainsRune(c.Target, 0) {
+			return fail(fmt.Errorf("%w: symlink target must be 1-%d bytes without NUL", ErrInvalid, MaxSymlinkLen))
+		}
+		n.Target = c.Target
+		n.Size = uint64(len(c.Target))
+	default:
+		return fail(fmt.Errorf("%w: cannot create a %s", ErrInvalid, c.Kind))
+	}
+	vol.NextIno++
+	vol.Files++
+	s.putVolume(vol)
+	s.putInode(c.Vol, n)
+	must(s.tx.Bucket(bucketDirents).Put(direntKey(c.Vol, c.Parent, c.Name), u64(n.Ino)))
+	if c.Kind == TypeDir {
+		parent.Nlink++
+	}
+	parent.Mtime, parent.Ctime = c.Time, c.Time
+	s.putInode(c.Vol, parent)
+	return applied{Result: Result{Inode: n}}
+}
+
+// unlinkInode drops one link to n (whose dirent the caller removed) and frees
+// it when none is left. For a directory the caller fixes the parent's nlink.
+func (s *state) unlinkInode(vol *Volume, n *Inode, now int64) {
+	if n.Type == TypeDir {
+		n.Nlink = 0
+	} else if n.Nlink > 0 {
+		n.Nlink--
+	}
+	n.Ctime = now
+	if n.Nlink > 0 {
+		s.putInode(vol.ID, n)
+		return
+	}
+	must(s.tx.Bucket(bucketInodes).Delete(inodeKey(vol.ID, n.Ino)))
+	s.dropChunksFrom(vol, n.Ino, 0)
+	vol.Files--
+	vol.Bytes -= int64(n.Size)
+	s.putVolume(vol)
+}
+
+// dropChunksFrom removes the chunks of ino that start at or after offset
+// `from` (chunks wholly past the new end of file) and records them as
+// garbage; the caller shortens a chunk the new end cuts.
+func (s *state) dropChunksFrom(vol *Volume, ino uint64, from uint64) {
+	chunks := s.tx.Bucket(bucketChunks)
+	first := (from + uint64(vol.ChunkSize) - 1) / uint64(vol.ChunkSize)
+	prefix := inodeKey(vol.ID, ino)
+	var keys [][]byte
+	c := chunks.Cursor()
+	for k, v := c.Seek(chunkKey(vol.ID, ino, first)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var ch Chunk
+		must(json.Unmarshal(v, &ch))
+		s.addGarbage(vol.ID, ino, &ch, ch.Replicas)
+		keys = append(keys, slices.Clone(k))
+	}
+	for _, k := range keys {
+		must(chunks.Delete(k))
+	}
+}
+
+func (s *state) remove(c *Remove) applied {
+	vol, err := s.volumeByID(c.Vol)
+	if err != nil {
+		return fail(err)
+	}
+	parent, err := s.dir(c.Vol, c.Parent)
+	if err != nil {
+		return fail(err)
+	}
+	if c.Name == "." || c.Name == ".." {
+		return fail(fmt.Errorf("%w: cannot remove %q", ErrInvalid, c.Name))
+	}
+	ino, ok := s.lookup(c.Vol, c.Parent, c.Name)
+	if !ok {
+		return fail(ErrNotExist)
+	}
+	child, err := s.inode(c.Vol, ino)
+	if err != nil {
+		return fail(err)
+	}
+	if c.Dir {
+		if child.Type != TypeDir {
+			return fail(ErrNotDir)
+		}
+		if !s.dirEmpty(c.Vol, ino) {
+			return fail(ErrNotEmpty)
+		}
+	} else if child.Type == TypeDir {
+		return fail(ErrIsDir)
+	}
+	must(s.tx.Bucket(bucketDirents).Delete(direntKey(c.Vol, c.Parent, c.Name)))
+	if child.Type == TypeDir {
+		parent.Nlink--
+	}
+	parent.Mtime, parent.Ctime = c.Time, c.Time
+	s.putInode(c.Vol, parent)
+	s.unlinkInode(vol, child, c.Time)
+	return applied{Result: Result{Inode: child}}
+}
+
+func (s *state) rename(c *Rename) applied {
+	vol, err := s.volumeByID(c.Vol)
+	if err != nil {
+		return fail(err)
+	}
+	srcDir, err := s.dir(c.Vol, c.SrcParent)
+	if err != nil {
+		return fail(err)
+	}
+	dstDir, err := s.dir(c.Vol, c.DstParent)
+	if err != nil {
+		return fail(err)
+	}
+	if c.SrcName == "." || c.SrcName == ".." {
+		return fail(fmt.Errorf("%w: cannot rename %q", ErrInvalid, c.SrcName))
+	}
+	if err := ValidName(c.DstName); err != nil {
+		return fail(err)
+	}
+	ino, ok := s.lookup(c.Vol, c.SrcParent, c.SrcName)
+	if !ok {
+		return fail(ErrNotExist)
+	}
+	src, err := s.inode(c.Vol, ino)
+	if err != nil {
+		return fail(err)
+	}
+	if src.Type == TypeDir && c.SrcParent != c.DstParent {
+		// Walk up from the destination: moving a directory under itself would
+		// cut a cycle out of the tree.
+		for at := c.DstParent; ; {
+			if at == src.Ino {
+				return fail(ErrLoop)
+			}
+			if at == RootIno {
+				break
+			}
+			d, err := s.inode(c.Vol, at)
+			if err != nil {
+				return fail(err)
+			}
+			at = d.Parent
+		}
+	}
+	var dst *Inode
+	if dino, ok := s.lookup(c.Vol, c.DstParent, c.DstName); ok {
+		if dino == ino {
+			return applied{Result: Result{Inode: src}} // same file: POSIX says do nothing
+		}
+		if dst, err = s.inode(c.Vol, dino); err != nil {
+			return fail(err)
+		}
+		switch {
+		case src.Type == TypeDir && dst.Type != TypeDir:
+			return fail(ErrNotDir)
+		case src.Type != TypeDir && dst.Type == TypeDir:
+			return fail(ErrIsDir)
+		case dst.Type == TypeDir && !s.dirEmpty(c.Vol, dino):
+			return fail(ErrNotEmpty)
+		}
+	}
+	dirents := s.tx.Bucket(bucketDirents)
+	sameDir := c.SrcParent == c.DstParent
+	if sameDir {
+		dstDir = srcDir
+	}
+	if dst != nil {
+		if dst.Type == TypeDir {
+			dstDir.Nlink--
+		}
+		s.unlinkInode(vol, dst, c.Time)
+	}
+	must(dirents.Delete(direntKey(c.Vol, c.SrcParent, c.SrcName)))
+	must(dirents.Put(direntKey(c.Vol, c.DstParent, c.DstName), u64(ino)))
+	if src.Type == TypeDir && !sameDir {
+		srcDir.Nlink--
+		dstDir.Nlink++
+		src.Parent = c.DstParent
+	}
+	src.Ctime = c.Time
+	s.putInode(c.Vol, src)
+	srcDir.Mtime, srcDir.Ctime = c.Time, c.Time
+	s.putInode(c.Vol, srcDir)
+	if !sameDir {
+		dstDir.Mtime, dstDir.Ctime = c.Time, c.Time
+		s.putInode(c.Vol, dstDir)
+	}
+	return applied{Result: Result{Inode: src}}
+}
+
+func (s *state) link(c *Link) applied {
+	if _, err := s.volumeByID(c.Vol); err != nil {
+		return fail(err)
+	}
+	n, err := s.inode(c.Vol, c.Ino)
+	if err != nil {
+		return fail(err)
+	}
+	if n.Type == TypeDir {
+		return fail(ErrIsDir)
+	}
+	parent, err := s.dir(c.Vol, c.Parent)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ValidName(c.Name); err != nil {
+		return fail(err)
+	}
+	if _, ok := s.lookup(c.Vol, c.Parent, c.Name); ok {
+		return fail(ErrExist)
+	}
+	n.Nlink++
+	n.Ctime = c.Time
+	s.putInode(c.Vol, n)
+	must(s.tx.Bucket(bucketDirents).Put(direntKey(c.Vol, c.Parent, c.Name), u64(n.Ino)))
+	parent.Mtime, parent.Ctime = c.Time, c.Time
+	s.putInode(c.Vol, parent)
+	return applied{Result: Result{Inode: n}}
+}
+
+func (s *state) setAttr(c *SetAttr) applied {
+	vol, err := s.volumeByID(c.Vol)
+	if err != nil {
+		return fail(err)
+	}
+	n, err := s.inode(c.Vol, c.Ino)
+	if err != nil {
+		return fail(err)
+	}
+	if c.Size != nil && n.Type != TypeFile {
+		if n.Type == TypeDir {
+			return fail(ErrIsDir)
+		}
+		return fail(fmt.Errorf("%w: cannot resize a %s", ErrInvalid, n.Type))
+	}
+	if c.Size != nil && *c.Size > uint64(1)<<62 {
+		return fail(fmt.Errorf("%w: size %d too large", ErrInvalid, *c.Size))
+	}
+	if c.Mode != nil {
+		n.Mode = *c.Mode & 0o7777
+	}
+	if c.UID != nil {
+		n.UID = *c.UID
+	}
+	if c.GID != nil {
+		n.GID = *c.GID
+	}
+	if c.Size != nil && *c.Size != n.Size {
+		size := *c.Size
+		if size < n.Size {
+			s.truncateChunks(vol, n.Ino, size)
+		}
+		vol.Bytes += int64(size) - int64(n.Size)
+		s.putVolume(vol)
+		n.Size = size
+		n.Mtime = c.Time
+	}
+	if c.Atime != nil {
+		n.Atime = *c.Atime
+	}
+	if c.Mtime != nil {
+		n.Mtime = *c.Mtime
+	}
+	n.Ctime = c.Time
+	s.putInode(c.Vol, n)
+	return applied{Result: Result{Inode: n}}
+}
+
+// truncateChunks drops the chunks past size and shortens the one it cuts.
+func (s *state) truncateChunks(vol *Volume, ino, size uint64) {
+	s.dropChunksFrom(vol, ino, size)
+	cs := uint64(vol.ChunkSize)
+	if size%cs == 0 {
+		return
+	}
+	idx := size / cs
+	chunks := s.tx.Bucket(bucketChunks)
+	key := chunkKey(vol.ID, ino, idx)
+	if ch, ok := getJSON[Chunk](chunks, key); ok {
+		if keep := int64(size - idx*cs); ch.Length > keep {
+			ch.Length = keep
+			putJSON(chunks, key, ch)
+		}
+	}
+}
+
+func (s *state) commitWrite(c *CommitWrite) applied {
+	vol, err := s.volumeByID(c.Vol)
+	if err != nil {
+		return fail(err)
+	}
+	n, err := s.inode(c.Vol, c.Ino)
+	if err != nil {
+		return fail(err)
+	}
+	if n.Type != TypeFile {
+		return fail(ErrIsDir)
+	}
+	chunks := s.tx.Bucket(bucketChunks)
+	olds := make([]*Chunk, len(c.Chunks))
+	for i, w := range c.Chunks {
+		if len(w.Replicas) == 0 || w.Version <= w.BaseVersion || w.Length < 0 || w.Length > vol.ChunkSize {
+			return fail(fmt.Errorf("%w: chunk %d write without replicas or with a bad version or length", ErrInvalid, w.Index))
+		}
+		cur, ok := getJSON[Chunk](chunks, chunkKey(c.Vol, c.Ino, w.Index))
+		version := uint64(0)
+		if ok {
+			version = cur.Version
+		}
+		if version != w.BaseVersion {
+			return fail(fmt.Errorf("%w: chunk %d is at version %d, write was based on %d", ErrConflict, w.Index, version, w.BaseVersion))
+		}
+		olds[i] = cur
+	}
+	for i, w := range c.Chunks {
+		if old := olds[i]; old != nil {
+			var dropped []string
+			for _, r := range old.Replicas {
+				if !slices.Contains(w.Replicas, r) {
+					dropped = append(dropped, r)
+				}
+			}
+			s.addGarbage(c.Vol, c.Ino, old, dropped)
+		}
+		putJSON(chunks, chunkKey(c.Vol, c.Ino, w.Index), &Chunk{
+			Index: w.Index, Version: w.Version, Length: w.Length, Replicas: slices.Clone(w.Replicas),
+		})
+	}
+	if c.Size > n.Size {
+		vol.Bytes += int64(c.Size - n.Size)
+		s.putVolume(vol)
+		n.Size = c.Size
+	}
+	n.Mtime, n.Ctime = c.Time, c.Time
+	s.putInode(c.Vol, n)
+	return applied{Result: Result{Inode: n}}
+}
+
+func (s *state) gcDone(c *GCDone) applied {
+	g := s.tx.Bucket(bucketGarbage)
+	for _, k := range c.Keys {
+		must(g.Delete(k.bytes()))
+	}
+	return applied{}
+}

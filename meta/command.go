@@ -1,0 +1,256 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// CommandType is the first byte of every Raft log entry written by fsrep.
+//
+// The list is append-only: new types go at the end, a retired number is
+// never reused, and a node that meets a type it does not know stops rather
+// than let its state diverge from the other replicas (see FSM.Apply).
+type CommandType uint8
+
+const (
+	CmdRegisterNode CommandType = 1
+	CmdCreateVolume CommandType = 2
+	CmdDeleteVolume CommandType = 3
+	CmdCreate       CommandType = 4
+	CmdRemove       CommandType = 5
+	CmdRename       CommandType = 6
+	CmdLink         CommandType = 7
+	CmdSetAttr      CommandType = 8
+	CmdCommitWrite  CommandType = 9
+	CmdGCDone       CommandType = 10
+)
+
+// commandFormat is the payload format version written after the type byte.
+// Decoders accept every version up to this one.
+const commandFormat uint8 = 1
+
+func (t CommandType) String() string {
+	switch t {
+	case CmdRegisterNode:
+		return "register-node"
+	case CmdCreateVolume:
+		return "create-volume"
+	case CmdDeleteVolume:
+		return "delete-volume"
+	case CmdCreate:
+		return "create"
+	case CmdRemove:
+		return "remove"
+	case CmdRename:
+		return "rename"
+	case CmdLink:
+		return "link"
+	case CmdSetAttr:
+		return "setattr"
+	case CmdCommitWrite:
+		return "commit-write"
+	case CmdGCDone:
+		return "gc-done"
+	}
+	return fmt.Sprintf("unknown(%d)", uint8(t))
+}
+
+// Header is carried by every command. The proposer fixes both fields so that
+// Apply never reads a clock or a random source.
+type Header struct {
+	// RequestID makes a mutating request idempotent: a command whose
+	// RequestID was applied recently returns the recorded result instead of
+	// being applied again (a retry after a timeout or a leader change).
+	RequestID string `json:"rid,omitempty"`
+	// Time is the proposer's wall clock in unix nanoseconds; it becomes
+	// mtime/ctime and ages the duplicate-request table.
+	Time int64 `json:"time"`
+}
+
+// Command is implemented by every command payload.
+type Command interface {
+	Type() CommandType
+	header() *Header
+}
+
+type RegisterNode struct {
+	Header
+	Node NodeInfo `json:"node"`
+}
+
+type CreateVolume struct {
+	Header
+	Name        string `json:"name"`
+	Replicas    int    `json:"replicas"`
+	WriteQuorum int    `json:"write_quorum"`
+	ChunkSize   int64  `json:"chunk_size"`
+	RootMode    uint32 `json:"root_mode"`
+	RootUID     uint32 `json:"root_uid"`
+	RootGID     uint32 `json:"root_gid"`
+}
+
+type DeleteVolume struct {
+	Header
+	Name string `json:"name"`
+}
+
+// Create makes a file, directory or symlink. It fails with ErrExist when the
+// name is taken.
+type Create struct {
+	Header
+	Vol    uint32   `json:"vol"`
+	Parent uint64   `json:"parent"`
+	Name   string   `json:"name"`
+	Kind   FileType `json:"kind"`
+	Mode   uint32   `json:"mode"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Target string   `json:"target,omitempty"`
+}
+
+// Remove unlinks a name. Dir selects rmdir semantics (the target must be an
+// empty directory); otherwise a directory target fails with ErrIsDir.
+type Remove struct {
+	Header
+	Vol    uint32 `json:"vol"`
+	Parent uint64 `json:"parent"`
+	Name   string `json:"name"`
+	Dir    bool   `json:"dir"`
+}
+
+// Rename moves a name with POSIX semantics: an existing target is replaced
+// when the kinds are compatible (a directory only by an empty directory).
+type Rename struct {
+	Header
+	Vol       uint32 `json:"vol"`
+	SrcParent uint64 `json:"src_parent"`
+	SrcName   string `json:"src_name"`
+	DstParent uint64 `json:"dst_parent"`
+	DstName   string `json:"dst_name"`
+}
+
+type Link struct {
+	Header
+	Vol    uint32 `json:"vol"`
+	Ino    uint64 `json:"ino"`
+	Parent uint64 `json:"parent"`
+	Name   string `json:"name"`
+}
+
+// SetAttr changes the attributes whose pointers are set. A smaller Size drops
+// the chunks past the end and shortens the last one.
+type SetAttr struct {
+	Header
+	Vol   uint32  `json:"vol"`
+	Ino   uint64  `json:"ino"`
+	Mode  *uint32 `json:"mode,omitempty"`
+	UID   *uint32 `json:"uid,omitempty"`
+	GID   *uint32 `json:"gid,omitempty"`
+	Size  *uint64 `json:"size,omitempty"`
+	Atime *int64  `json:"atime,omitempty"`
+	Mtime *int64  `json:"mtime,omitempty"`
+}
+
+// ChunkWrite is one chunk touched by a write, after its replicas stored it.
+type ChunkWrite struct {
+	Index uint64 `json:"index"`
+	// BaseVersion is the version the writer started from (0: a new chunk);
+	// the commit fails with ErrConflict if the chunk moved on meanwhile.
+	BaseVersion uint64   `json:"base_version"`
+	Version     uint64   `json:"version"`
+	Length      int64    `json:"length"`
+	Replicas    []string `json:"replicas"`
+}
+
+// CommitWrite records a write whose data a quorum of replicas holds: new chunk
+// versions and replica sets (replicas that failed are left out), the file
+// size (grown to at least Size) and mtime.
+type CommitWrite struct {
+	Header
+	Vol    uint32       `json:"vol"`
+	Ino    uint64       `json:"ino"`
+	Chunks []ChunkWrite `json:"chunks"`
+	Size   uint64       `json:"size"`
+}
+
+// GCDone removes garbage records whose chunk files were deleted everywhere.
+type GCDone struct {
+	Header
+	Keys []GarbageKey `json:"keys"`
+}
+
+func (c *RegisterNode) Type() CommandType { return CmdRegisterNode }
+func (c *CreateVolume) Type() CommandType { return CmdCreateVolume }
+func (c *DeleteVolume) Type() CommandType { return CmdDeleteVolume }
+func (c *Create) Type() CommandType       { return CmdCreate }
+func (c *Remove) Type() CommandType       { return CmdRemove }
+func (c *Rename) Type() CommandType       { return CmdRename }
+func (c *Link) Type() CommandType         { return CmdLink }
+func (c *SetAttr) Type() CommandType      { return CmdSetAttr }
+func (c *CommitWrite) Type() CommandType  { return CmdCommitWrite }
+func (c *GCDone) Type() CommandType       { return CmdGCDone }
+
+func (h *Header) header() *Header { return h }
+
+// newCommand returns an empty payload for a type, or nil if the type is unknown.
+func newCommand(t CommandType) Command {
+	switch t {
+	case CmdRegisterNode:
+		return &RegisterNode{}
+	case CmdCreateVolume:
+		return &CreateVolume{}
+	case CmdDeleteVolume:
+		return &DeleteVolume{}
+	case CmdCreate:
+		return &Create{}
+	case CmdRemove:
+		return &Remove{}
+	case CmdRename:
+		return &Rename{}
+	case CmdLink:
+		return &Link{}
+	case CmdSetAttr:
+		return &SetAttr{}
+	case CmdCommitWrite:
+		return &CommitWrite{}
+	case CmdGCDone:
+		return &GCDone{}
+	}
+	return nil
+}
+
+// EncodeCommand returns the log entry for c: type byte, format byte, JSON.
+func EncodeCommand(c Command) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("meta: encode %s: %w", c.Type(), err)
+	}
+	out := make([]byte, 0, 2+len(body))
+	out = append(out, byte(c.Type()), commandFormat)
+	return append(out, body...), nil
+}
+
+// ErrUnknownCommand is returned by DecodeCommand for a type byte this build
+// does not know. The FSM treats it as fatal.
+var ErrUnknownCommand = fmt.Errorf("meta: unknown command type")
+
+// DecodeCommand parses a log entry written by EncodeCommand.
+func DecodeCommand(b []byte) (Command, error) {
+	if len(b) < 2 {
+		return nil, fmt.Errorf("meta: command entry of %d bytes is too short", len(b))
+	}
+	c := newCommand(CommandType(b[0]))
+	if c == nil {
+		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, b[0])
+	}
+	if b[1] == 0 || b[1] > commandFormat {
+		return nil, fmt.Errorf("%w: %s format %d (this build reads up to %d)", ErrUnknownCommand, c.Type(), b[1], commandFormat)
+	}
+	if err := json.Unmarshal(b[2:], c); err != nil {
+		return nil, fmt.Errorf("meta: decode %s: %w", c.Type(), err)
+	}
+	return c, nil
+}
+
+// HeaderOf returns the common header of a command.
+func HeaderOf(c Command) *Header { return c.header() }

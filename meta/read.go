@@ -1,0 +1,178 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Reads served from the local FSM. They see every command this node has
+// applied; a node that lags the leader (a follower) may be behind by the
+// commits still in flight (normally milliseconds; see docs/consistency.md).
+// Values are decoded out of the transaction, so callers own them.
+
+// Volume returns the volume named name.
+func (f *FSM) Volume(name string) (*Volume, error) {
+	var out *Volume
+	err := f.view(func(tx *bolt.Tx) error {
+		v, ok := getJSON[Volume](tx.Bucket(bucketVolumes), []byte(name))
+		if !ok {
+			return ErrNoVolume
+		}
+		out = v
+		return nil
+	})
+	return out, err
+}
+
+// VolumeByID returns the volume with ID id.
+func (f *FSM) VolumeByID(id uint32) (*Volume, error) {
+	var out *Volume
+	err := f.view(func(tx *bolt.Tx) error {
+		v, err := (&state{tx: tx}).volumeByID(id)
+		out = v
+		return err
+	})
+	return out, err
+}
+
+// Volumes lists every volume by name.
+func (f *FSM) Volumes() ([]Volume, error) {
+	var out []Volume
+	err := f.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketVolumes).ForEach(func(_, v []byte) error {
+			var vol Volume
+			if err := json.Unmarshal(v, &vol); err != nil {
+				return err
+			}
+			out = append(out, vol)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Inode returns the attributes of ino.
+func (f *FSM) Inode(vol uint32, ino uint64) (*Inode, error) {
+	var out *Inode
+	err := f.view(func(tx *bolt.Tx) error {
+		n, err := (&state{tx: tx}).inode(vol, ino)
+		out = n
+		return err
+	})
+	return out, err
+}
+
+// Lookup returns the inode that name in directory parent refers to.
+func (f *FSM) Lookup(vol uint32, parent uint64, name string) (*Inode, error) {
+	var out *Inode
+	err := f.view(func(tx *bolt.Tx) error {
+		s := &state{tx: tx}
+		if _, err := s.dir(vol, parent); err != nil {
+			return err
+		}
+		ino, ok := s.lookup(vol, parent, name)
+		if !ok {
+			return ErrNotExist
+		}
+		n, err := s.inode(vol, ino)
+		out = n
+		return err
+	})
+	return out, err
+}
+
+// ReadDir returns up to limit entries of directory dir whose names sort after
+// `after` (byte order), with their inodes. limit <= 0 means all.
+func (f *FSM) ReadDir(vol uint32, dir uint64, after string, limit int) ([]DirEntry, []Inode, error) {
+	var ents []DirEntry
+	var inodes []Inode
+	err := f.view(func(tx *bolt.Tx) error {
+		s := &state{tx: tx}
+		if _, err := s.dir(vol, dir); err != nil {
+			return err
+		}
+		prefix := inodeKey(vol, dir)
+		c := tx.Bucket(bucketDirents).Cursor()
+		k, v := c.Seek(direntKey(vol, dir, after))
+		if after != "" && k != nil && string(k[len(prefix):]) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if limit > 0 && len(ents) >= limit {
+				break
+			}
+			ino := binary.BigEndian.Uint64(v)
+			n, err := s.inode(vol, ino)
+			if err != nil {
+				return err
+			}
+			ents = append(ents, DirEntry{Name: string(k[len(prefix):]), Ino: ino})
+			inodes = append(inodes, *n)
+		}
+		return nil
+	})
+	return ents, inodes, err
+}
+
+// Chunks returns the chunks of ino in index order.
+func (f *FSM) Chunks(vol uint32, ino uint64) ([]Chunk, error) {
+	var out []Chunk
+	err := f.view(func(tx *bolt.Tx) error {
+		prefix := inodeKey(vol, ino)
+		c := tx.Bucket(bucketChunks).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var ch Chunk
+			if err := json.Unmarshal(v, &ch); err != nil {
+				return err
+			}
+			out = append(out, ch)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Chunk returns one chunk, or ok=false if the file has none at index (a hole).
+func (f *FSM) Chunk(vol uint32, ino, index uint64) (ch *Chunk, ok bool, err error) {
+	err = f.view(func(tx *bolt.Tx) error {
+		ch, ok = getJSON[Chunk](tx.Bucket(bucketChunks), chunkKey(vol, ino, index))
+		return nil
+	})
+	return ch, ok, err
+}
+
+// Nodes lists the registered nodes.
+func (f *FSM) Nodes() ([]NodeInfo, error) {
+	var out []NodeInfo
+	err := f.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketNodes).ForEach(func(_, v []byte) error {
+			var n NodeInfo
+			if err := json.Unmarshal(v, &n); err != nil {
+				return err
+			}
+			out = append(out, n)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Garbage lists up to limit chunk versions waiting for deletion.
+func (f *FSM) Garbage(limit int) ([]Garbage, error) {
+	var out []Garbage
+	err := f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketGarbage).Cursor()
+		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			var g Garbage
+			if err := json.Unmarshal(v, &g); err != nil {
+				return err
+			}
+			out = append(out, g)
+		}
+		return nil
+	})
+	return out, err
+}

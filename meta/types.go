@@ -1,0 +1,95 @@
+package meta
+
+// Values stored in the FSM. Every value is encoded as JSON inside a small
+// versioned envelope (see codec.go); field names are part of the on-disk
+// format, so rename nothing and only add fields with zero-value defaults.
+
+// RootIno is the inode number of every volume's root directory.
+const RootIno uint64 = 1
+
+// FileType is the kind of an inode.
+type FileType uint8
+
+const (
+	TypeFile    FileType = 1
+	TypeDir     FileType = 2
+	TypeSymlink FileType = 3
+)
+
+func (t FileType) String() string {
+	switch t {
+	case TypeFile:
+		return "file"
+	case TypeDir:
+		return "dir"
+	case TypeSymlink:
+		return "symlink"
+	}
+	return "unknown"
+}
+
+// Volume is a named namespace with its own replication policy.
+type Volume struct {
+	ID          uint32 `json:"id"`
+	Name        string `json:"name"`
+	Replicas    int    `json:"replicas"`     // R: copies of every chunk
+	WriteQuorum int    `json:"write_quorum"` // replicas that must hold a write durably
+	ChunkSize   int64  `json:"chunk_size"`   // bytes per chunk, fixed at creation
+	Created     int64  `json:"created"`      // unix nanoseconds, fixed by the proposer
+	// NextIno is the next inode number to hand out; inode numbers are never reused.
+	NextIno uint64 `json:"next_ino"`
+	// Files and Bytes are usage counters maintained by Apply.
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+// Inode is the attributes of a file, directory or symlink.
+type Inode struct {
+	Ino    uint64   `json:"ino"`
+	Gen    uint32   `json:"gen"` // generation; with Ino it identifies the object forever
+	Type   FileType `json:"type"`
+	Mode   uint32   `json:"mode"` // permission bits plus setuid/setgid/sticky (07777)
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Nlink  uint32   `json:"nlink"`
+	Size   uint64   `json:"size"`
+	Atime  int64    `json:"atime"` // unix nanoseconds
+	Mtime  int64    `json:"mtime"`
+	Ctime  int64    `json:"ctime"`
+	Target string   `json:"target,omitempty"` // symlink target
+	// Parent is the containing directory of a directory (directories have
+	// exactly one parent); 0 for files and symlinks, which may have several.
+	Parent uint64 `json:"parent,omitempty"`
+}
+
+// Chunk is the metadata of one fixed-size piece of a file.
+type Chunk struct {
+	Index uint64 `json:"index"`
+	// Version increases by one with every committed write; replicas hold the
+	// version in their chunk header and a reader asks for exactly this one.
+	Version uint64 `json:"version"`
+	// Length is how many bytes of the chunk hold data; bytes past it read as
+	// zeros (it shrinks on truncate).
+	Length int64 `json:"length"`
+	// Replicas are the node IDs holding Version durably.
+	Replicas []string `json:"replicas"`
+}
+
+// NodeInfo is one fsrepd node as registered in the cluster.
+type NodeInfo struct {
+	ID        string `json:"id"`
+	AZ        string `json:"az"`
+	Region    string `json:"region,omitempty"`
+	RaftAddr  string `json:"raft_addr"`
+	RPCAddr   string `json:"rpc_addr"`
+	NFSAddr   string `json:"nfs_addr"`
+	AdminAddr string `json:"admin_addr"`
+	Voter     bool   `json:"voter"`
+	Joined    int64  `json:"joined"`
+}
+
+// DirEntry is one name in a directory.
+type DirEntry struct {
+	Name string `json:"name"`
+	Ino  uint64 `json:"ino"`
+}

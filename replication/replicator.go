@@ -1,0 +1,412 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/meta"
+)
+
+// Metadata is what the data paths need from the metadata node.
+type Metadata interface {
+	Propose(ctx context.Context, cmd meta.Command) (*meta.Result, error)
+	CatchUp(ctx context.Context) error
+	FSM() *meta.FSM
+}
+
+// Peers reaches the chunk stores of other nodes (internode RPC).
+type Peers interface {
+	WriteChunk(ctx context.Context, nodeID string, id chunkstore.ID, base, version uint64, baseLen, off int64, data []byte) (int64, error)
+	ReadChunk(ctx context.Context, nodeID string, id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
+}
+
+// LocalStore is this node's chunk store.
+type LocalStore interface {
+	Write(id chunkstore.ID, baseVersion, newVersion uint64, baseLength, off int64, data []byte) (int64, error)
+	Read(id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
+}
+
+// Clock is injected so that tests drive the down-marking of peers.
+type Clock interface{ Now() time.Time }
+
+// Config configures the data paths of one node.
+type Config struct {
+	NodeID string
+	AZ     string
+	// ReplicaTimeout bounds one replica write or read; a replica slower than
+	// this is treated as failed for that request.
+	ReplicaTimeout time.Duration
+	// DownFor is how long a replica that failed is skipped when placing new
+	// chunks and ordering reads (local failure detection until the cluster
+	// heartbeats of later work take over).
+	DownFor time.Duration
+	// Attempts bounds the retries of a write whose chunk version moved on
+	// under it (a concurrent writer through another node).
+	Attempts int
+}
+
+// DefaultConfig returns the defaults for a node.
+func DefaultConfig(nodeID, az string) Config {
+	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, DownFor: 10 * time.Second, Attempts: 5}
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.NodeID == "" || c.ReplicaTimeout <= 0 || c.Attempts < 1 {
+		return errors.New("replication: node ID, a positive replica timeout and at least one attempt are required")
+	}
+	return nil
+}
+
+// ErrQuorum is returned when fewer replicas than the write quorum stored a write.
+var ErrQuorum = errors.New("replication: write quorum not reached")
+
+// ErrUnavailable is returned when no replica could serve a read.
+var ErrUnavailable = errors.New("replication: no replica could serve the read")
+
+// Replicator runs the replicated write and read paths of one node.
+type Replicator struct {
+	cfg   Config
+	meta  Metadata
+	peers Peers
+	local LocalStore
+	clock Clock
+	log   *slog.Logger
+
+	files fileLocks
+
+	downMu sync.Mutex
+	down   map[string]time.Time // node ID -> until
+}
+
+// New builds a Replicator.
+func New(cfg Config, m Metadata, peers Peers, local LocalStore, clock Clock, log *slog.Logger) (*Replicator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Replicator{cfg: cfg, meta: m, peers: peers, local: local, clock: clock, log: log,
+		files: fileLocks{m: map[fileKey]*fileLock{}}, down: map[string]time.Time{}}, nil
+}
+
+// ChunkID names chunk index of a file.
+func ChunkID(vol uint32, ino, index uint64) chunkstore.ID {
+	return chunkstore.ID{Vol: vol, Ino: ino, Index: index}
+}
+
+func (r *Replicator) markDown(node string) {
+	r.downMu.Lock()
+	r.down[node] = r.clock.Now().Add(r.cfg.DownFor)
+	r.downMu.Unlock()
+}
+
+func (r *Replicator) isDown(node string) bool {
+	r.downMu.Lock()
+	defer r.downMu.Unlock()
+	until, ok := r.down[node]
+	if !ok {
+		return false
+	}
+	if r.clock.Now().After(until) {
+		delete(r.down, node)
+		return false
+	}
+	return true
+}
+
+// piece is the part of one request that falls in one chunk.
+type piece struct {
+	index uint64
+	off   int64 // offset inside the chunk
+	data  []byte
+}
+
+func split(chunkSize int64, off int64, data []byte) []piece {
+	var out []piece
+	for len(data) > 0 {
+		idx := off / chunkSize
+		in := off % chunkSize
+		n := min(int64(len(data)), chunkSize-in)
+		out = append(out, piece{index: uint64(idx), off: in, data: data[:n]})
+		data = data[n:]
+		off += n
+	}
+	return out
+}
+
+// WriteAt stores data at off in file ino of vol durably on at least the write
+// quorum of every touched chunk's replicas, then commits the new chunk
+// versions, replica sets (without the replicas that failed) and the file
+// size through Raft. Only then does it return: a replica that missed an
+// acknowledged write is never listed as holding it.
+func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error) {
+	if off < 0 || off+int64(len(data)) < off || uint64(off)+uint64(len(data)) > 1<<62 {
+		return nil, fmt.Errorf("%w: write at %d of %d bytes is out of range", meta.ErrInvalid, off, len(data))
+	}
+	unlock := r.files.lock(fileKey{vol.ID, ino})
+	defer unlock()
+	var lastErr error
+	for attempt := 0; attempt < r.cfg.Attempts; attempt++ {
+		if attempt > 0 {
+			// Our view of the chunk versions was behind: catch up first.
+			if err := r.meta.CatchUp(ctx); err != nil {
+				return nil, err
+			}
+		}
+		n, err := r.writeOnce(ctx, vol, ino, off, data)
+		if err == nil {
+			return n, nil
+		}
+		lastErr = err
+		if !errors.Is(err, meta.ErrConflict) && !errors.Is(err, chunkstore.ErrVersionMismatch) {
+			return nil, err
+		}
+	}
+	return nil, lastErr
+}
+
+func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error) {
+	pieces := split(vol.ChunkSize, off, data)
+	cmd := &meta.CommitWrite{Vol: vol.ID, Ino: ino, Size: uint64(off) + uint64(len(data))}
+	results := make([]meta.ChunkWrite, len(pieces))
+	errs := make([]error, len(pieces))
+	var wg sync.WaitGroup
+	for i, p := range pieces {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = r.writePiece(ctx, vol, ino, p)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cmd.Chunks = results
+	res, err := r.meta.Propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return res.Inode, nil
+}
+
+// writePiece writes one chunk's part on its replicas in parallel.
+func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint64, p piece) (meta.ChunkWrite, error) {
+	id := ChunkID(vol.ID, ino, p.index)
+	cur, ok, err := r.meta.FSM().Chunk(vol.ID, ino, p.index)
+	if err != nil {
+		return meta.ChunkWrite{}, err
+	}
+	var base uint64
+	var baseLen int64
+	var replicas []string
+	if ok {
+		base, baseLen, replicas = cur.Version, cur.Length, cur.Replicas
+	} else {
+		replicas, err = r.place(vol, ino, p.index)
+		if err != nil && len(replicas) < vol.WriteQuorum {
+			return meta.ChunkWrite{}, fmt.Errorf("%w: placing chunk %s: %v", ErrQuorum, id, err)
+		}
+	}
+	version := base + 1
+	type outcome struct {
+		node   string
+		length int64
+		err    error
+	}
+	out := make(chan outcome, len(replicas))
+	for _, node := range replicas {
+		go func() {
+			n, err := r.writeReplica(ctx, node, id, base, version, baseLen, p)
+			out <- outcome{node, n, err}
+		}()
+	}
+	cw := meta.ChunkWrite{Index: p.index, BaseVersion: base, Version: version}
+	var mismatch, failed []error
+	for range replicas {
+		o := <-out
+		if o.err != nil {
+			if errors.Is(o.err, chunkstore.ErrVersionMismatch) {
+				mismatch = append(mismatch, o.err)
+			} else {
+				failed = append(failed, fmt.Errorf("%s: %w", o.node, o.err))
+			}
+			continue
+		}
+		cw.Replicas = append(cw.Replicas, o.node)
+		cw.Length = max(cw.Length, o.length)
+	}
+	slices.Sort(cw.Replicas)
+	if len(cw.Replicas) >= vol.WriteQuorum {
+		if len(failed)+len(mismatch) > 0 {
+			r.log.Warn("write dropped failed replicas", "chunk", id.String(), "kept", cw.Replicas,
+				"errors", errors.Join(append(failed, mismatch...)...))
+		}
+		return cw, nil
+	}
+	if len(mismatch) > 0 && len(failed) == 0 {
+		// Every replica is past our base: our metadata view is stale.
+		return cw, errors.Join(mismatch...)
+	}
+	return cw, fmt.Errorf("%w: chunk %s: %d of %d replicas stored it, %d needed: %w",
+		ErrQuorum, id, len(cw.Replicas), len(replicas), vol.WriteQuorum, errors.Join(append(failed, mismatch...)...))
+}
+
+func (r *Replicator) writeReplica(ctx context.Context, node string, id chunkstore.ID, base, version uint64, baseLen int64, p piece) (int64, error) {
+	if node == r.cfg.NodeID {
+		return r.local.Write(id, base, version, baseLen, p.off, p.data)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+	defer cancel()
+	n, err := r.peers.WriteChunk(ctx, node, id, base, version, baseLen, p.off, p.data)
+	if err != nil && !errors.Is(err, chunkstore.ErrVersionMismatch) && !errors.Is(err, chunkstore.ErrTooLarge) {
+		r.markDown(node)
+	}
+	return n, err
+}
+
+// place chooses the replicas of a new chunk from the registered nodes.
+func (r *Replicator) place(vol *meta.Volume, ino, index uint64) ([]string, error) {
+	nodes, err := r.meta.FSM().Nodes()
+	if err != nil {
+		return nil, err
+	}
+	cands := make([]Candidate, 0, len(nodes))
+	for _, n := range nodes {
+		cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: -1, Up: !r.isDown(n.ID)})
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d/%d", vol.ID, ino, index)
+	return Place(cands, vol.Replicas, nil, nil, h.Sum64())
+}
+
+// ReadAt fills buf from off of a file of the given size (bytes past size are
+// not read; the count returned stops there). Holes and bytes past a chunk's
+// length read as zeros.
+func (r *Replicator) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("%w: negative offset", meta.ErrInvalid)
+	}
+	if uint64(off) >= size {
+		return 0, nil
+	}
+	want := min(uint64(len(buf)), size-uint64(off))
+	buf = buf[:want]
+	for _, p := range split(vol.ChunkSize, off, buf) {
+		if err := r.readPiece(ctx, vol, ino, p); err != nil {
+			return 0, err
+		}
+	}
+	return int(want), nil
+}
+
+func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64, p piece) error {
+	ch, ok, err := r.meta.FSM().Chunk(vol.ID, ino, p.index)
+	if err != nil {
+		return err
+	}
+	clear(p.data)
+	if !ok || p.off >= ch.Length {
+		return nil // hole
+	}
+	n := min(int64(len(p.data)), ch.Length-p.off)
+	id := ChunkID(vol.ID, ino, p.index)
+	var errs []error
+	for _, node := range r.readOrder(ch.Replicas) {
+		var got []byte
+		var err error
+		if node == r.cfg.NodeID {
+			got, err = r.local.Read(id, ch.Version, p.off, int(n))
+		} else {
+			rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+			got, err = r.peers.ReadChunk(rctx, node, id, ch.Version, p.off, int(n))
+			cancel()
+		}
+		if err == nil && int64(len(got)) != n {
+			err = fmt.Errorf("replica returned %d bytes, want %d", len(got), n)
+		}
+		if err != nil {
+			if errors.Is(err, chunkstore.ErrCorrupt) {
+				r.log.Error("corrupt replica", "chunk", id.String(), "node", node, "err", err)
+			} else if node != r.cfg.NodeID && !errors.Is(err, chunkstore.ErrVersionMismatch) && !errors.Is(err, chunkstore.ErrNotFound) {
+				r.markDown(node)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", node, err))
+			continue
+		}
+		copy(p.data, got)
+		return nil
+	}
+	return fmt.Errorf("%w: chunk %s version %d: %w", ErrUnavailable, id, ch.Version, errors.Join(errs...))
+}
+
+// readOrder sorts replicas: this node, then its AZ, then the rest; replicas
+// recently seen failing go last.
+func (r *Replicator) readOrder(replicas []string) []string {
+	azOf := map[string]string{}
+	if nodes, err := r.meta.FSM().Nodes(); err == nil {
+		for _, n := range nodes {
+			azOf[n.ID] = n.AZ
+		}
+	}
+	rank := func(id string) int {
+		rk := 2
+		switch {
+		case id == r.cfg.NodeID:
+			rk = 0
+		case azOf[id] == r.cfg.AZ:
+			rk = 1
+		}
+		if r.isDown(id) {
+			rk += 10
+		}
+		return rk
+	}
+	out := slices.Clone(replicas)
+	slices.SortStableFunc(out, func(a, b string) int { return rank(a) - rank(b) })
+	return out
+}
+
+type fileKey struct {
+	vol uint32
+	ino uint64
+}
+
+type fileLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// fileLocks serialises writes to one file on this node, so that two writes
+// through the same gateway never race on a chunk version.
+type fileLocks struct {
+	mu sync.Mutex
+	m  map[fileKey]*fileLock
+}
+
+func (l *fileLocks) lock(k fileKey) func() {
+	l.mu.Lock()
+	fl := l.m[k]
+	if fl == nil {
+		fl = &fileLock{}
+		l.m[k] = fl
+	}
+	fl.refs++
+	l.mu.Unlock()
+	fl.mu.Lock()
+	return func() {
+		fl.mu.Unlock()
+		l.mu.Lock()
+		fl.refs--
+		if fl.refs == 0 {
+			delete(l.m, k)
+		}
+		l.mu.Unlock()
+	}
+}

@@ -1,0 +1,245 @@
+// Package tests holds fsrep's integration tests and the one in-process
+// cluster helper they all use: real nodes (Raft, bbolt files, chunk stores,
+// NFS gateways) on loopback listeners in temporary directories, with stop,
+// restart and kill.
+package tests
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fsrep/fsrep/internal/node"
+	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
+)
+
+// Cluster is a set of fsrep nodes in this process.
+type Cluster struct {
+	t      testing.TB
+	dir    string
+	secret []byte
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	nodes []*Member
+}
+
+// Member is one node slot: its fixed configuration (so a restart reuses the
+// same addresses and data) and the running node, nil while stopped.
+type Member struct {
+	Cfg  node.Config
+	Node *node.Node
+}
+
+// ClusterOptions tune a test cluster.
+type ClusterOptions struct {
+	Nodes     int           // default 3, AZs az1..az3 round-robin
+	OpTimeout time.Duration // NFS operation bound, default 5 s
+}
+
+// NewCluster starts a cluster, waits until every node is ready and creates
+// volume "vol" (3 replicas, write quorum 2, 1 MiB chunks so tests cross
+// chunk boundaries). Everything is torn down by t.Cleanup.
+func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
+	t.Helper()
+	if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	if opts.OpTimeout == 0 {
+		opts.OpTimeout = 5 * time.Second
+	}
+	c := &Cluster{
+		t: t, dir: t.TempDir(), secret: []byte("test-cluster-secret-0123456789abcdef"),
+		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	t.Cleanup(c.Close)
+	for i := 0; i < opts.Nodes; i++ {
+		cfg := node.Config{
+			NodeID: fmt.Sprintf("n%d", i+1), AZ: fmt.Sprintf("az%d", i%3+1), Region: "test",
+			DataDir:  filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
+			RaftAddr: freeAddr(t), RPCAddr: freeAddr(t), NFSAddr: freeAddr(t), AdminAddr: freeAddr(t),
+			Secret: c.secret, OpTimeout: opts.OpTimeout, ChunkNoSync: false,
+		}
+		if i == 0 {
+			cfg.Bootstrap = true
+		} else {
+			cfg.Join = c.nodes[0].Cfg.RPCAddr
+		}
+		c.nodes = append(c.nodes, &Member{Cfg: cfg})
+		c.Start(i)
+		if i == 0 {
+			c.WaitReady(0)
+		}
+	}
+	for i := range c.nodes {
+		c.WaitReady(i)
+	}
+	c.CreateVolume("vol", 3, 1<<20)
+	return c
+}
+
+// testWriter sends logs to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// N is the number of node slots.
+func (c *Cluster) N() int { return len(c.nodes) }
+
+// Member returns slot i.
+func (c *Cluster) Member(i int) *Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// Node returns the running node of slot i (nil if stopped).
+func (c *Cluster) Node(i int) *node.Node { return c.Member(i).Node }
+
+// Start starts (or restarts) node i with its data.
+func (c *Cluster) Start(i int) {
+	c.t.Helper()
+	m := c.Member(i)
+	if m.Node != nil {
+		c.t.Fatalf("node %d already running", i)
+	}
+	var n *node.Node
+	var err error
+	// A port freed by a stopped node can be briefly taken: retry.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err = node.Start(m.Cfg, node.SystemClock{}, c.log)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // backoff between bind attempts, not synchronisation
+	}
+	if err != nil {
+		c.t.Fatalf("start node %d: %v", i, err)
+	}
+	c.mu.Lock()
+	m.Node = n
+	c.mu.Unlock()
+}
+
+// Stop shuts node i down (listeners closed, clients dropped, Raft stopped).
+// In process this is also what a kill does: nothing is flushed beyond what
+// every write already fsynced.
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	m := c.Member(i)
+	c.mu.Lock()
+	n := m.Node
+	m.Node = nil
+	c.mu.Unlock()
+	if n == nil {
+		return
+	}
+	if err := n.Close(); err != nil {
+		c.t.Logf("stop node %d: %v", i, err)
+	}
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for i := range c.nodes {
+		c.Stop(i)
+	}
+}
+
+// WaitReady waits until node i has a leader and is registered.
+func (c *Cluster) WaitReady(i int) {
+	c.t.Helper()
+	c.Eventually(30*time.Second, fmt.Sprintf("node %d ready", i), func() error { return c.Node(i).Ready() })
+}
+
+// Eventually polls fn until it returns nil or the deadline passes.
+func (c *Cluster) Eventually(timeout time.Duration, what string, fn func() error) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = fn(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s: not reached within %v: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+// Leader returns the slot of the current leader among running nodes, or -1.
+func (c *Cluster) Leader() int {
+	for i := range c.nodes {
+		if n := c.Node(i); n != nil && n.Meta().IsLeader() {
+			return i
+		}
+	}
+	return -1
+}
+
+// WaitLeader waits for a leader among the running nodes and returns it.
+func (c *Cluster) WaitLeader() int {
+	c.t.Helper()
+	var l int
+	c.Eventually(30*time.Second, "a leader", func() error {
+		if l = c.Leader(); l < 0 {
+			return fmt.Errorf("no leader")
+		}
+		return nil
+	})
+	return l
+}
+
+// CreateVolume creates a volume through node 0 (or the first running node)
+// and waits until every running node has applied it.
+func (c *Cluster) CreateVolume(name string, replicas int, chunkSize int64) *meta.Volume {
+	c.t.Helper()
+	var via *node.Node
+	for i := range c.nodes {
+		if via = c.Node(i); via != nil {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := via.Propose(ctx, &meta.CreateVolume{
+		Name: name, Replicas: replicas, WriteQuorum: replication.DefaultWriteQuorum(replicas),
+		ChunkSize: chunkSize, RootMode: 0o1777,
+	})
+	if err != nil {
+		c.t.Fatalf("create volume %s: %v", name, err)
+	}
+	for i := range c.nodes {
+		if n := c.Node(i); n != nil {
+			if err := n.Meta().WaitApplied(ctx, res.Index); err != nil {
+				c.t.Fatalf("node %d applying volume: %v", i, err)
+			}
+		}
+	}
+	return res.Volume
+}
+
+// NFSAddr is node i's NFS address (fixed across restarts).
+func (c *Cluster) NFSAddr(i int) string { return c.Member(i).Cfg.NFSAddr }
