@@ -85,6 +85,19 @@ func (h *Handler) Mount(ctx context.Context, conn net.Conn, req nfs.MountRequest
 	return nfs.MountStatusOk, h.fsFor(vol.ID), []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
 }
 
+// exportPaths lists "/<volume>" for every volume (MOUNT EXPORT).
+func (h *Handler) exportPaths() []string {
+	vols, err := h.meta.FSM().Volumes()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(vols))
+	for _, v := range vols {
+		out = append(out, "/"+v.Name)
+	}
+	return out
+}
+
 // Change returns the filesystem's attribute-changing side (it implements
 // nfs.UnixChange for LINK).
 func (h *Handler) Change(fs billy.Filesystem) billy.Change {
@@ -169,6 +182,12 @@ func (h *Handler) lookupHandle(id FileID) (*meta.Inode, error) {
 		return nil, ErrStale
 	}
 	return n, nil
+}
+
+// validHandle reports whether fh names a live object.
+func (h *Handler) validHandle(fh []byte) bool {
+	_, _, err := h.FromHandle(fh)
+	return err == nil
 }
 
 // InvalidateHandle is a no-op: handles are computed, not cached.

@@ -20,8 +20,11 @@ type Server struct {
 // Serve starts serving l in the background.
 func Serve(l net.Listener, h *Handler, writeVerifier [8]byte) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
-	tl := &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}}
+	tl := &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}, exports: h.exportPaths, valid: h.validHandle}
 	s := &Server{h: h, ln: tl, cancel: cancel, done: make(chan error, 1)}
+	// go-nfs logs every failed operation through a process-wide logger; the
+	// errors reach the client, and our own packages log what operators need.
+	nfs.Log.SetLevel(nfs.FatalLevel)
 	srv := &nfs.Server{Handler: h, ID: writeVerifier, Context: ctx}
 	go func() { s.done <- srv.Serve(tl) }()
 	return s
@@ -49,9 +52,11 @@ func (s *Server) Close() error {
 // them: a stopped node must drop its clients, not leave them hanging.
 type trackingListener struct {
 	net.Listener
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	exports func() []string
+	valid   func([]byte) bool
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closed  bool
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
@@ -65,9 +70,9 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 		c.Close()
 		return nil, net.ErrClosed
 	}
-	tc := &trackedConn{Conn: c, l: l}
-	l.conns[tc] = struct{}{}
-	return tc, nil
+	fc := &frontConn{Conn: c, exports: l.exports, valid: l.valid, onClose: l.forget}
+	l.conns[fc] = struct{}{}
+	return fc, nil
 }
 
 func (l *trackingListener) closeAll() {
@@ -81,17 +86,8 @@ func (l *trackingListener) closeAll() {
 	}
 }
 
-type trackedConn struct {
-	net.Conn
-	l    *trackingListener
-	once sync.Once
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		delete(c.l.conns, c)
-		c.l.mu.Unlock()
-	})
-	return c.Conn.Close()
+func (l *trackingListener) forget(c *frontConn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
 }

@@ -327,7 +327,11 @@ func (s *state) unlinkInode(vol *Volume, n *Inode, now int64) {
 	must(s.tx.Bucket(bucketInodes).Delete(inodeKey(vol.ID, n.Ino)))
 	s.dropChunksFrom(vol, n.Ino, 0)
 	vol.Files--
-	vol.Bytes -= int64(n.Size)
+	if n.Type == TypeFile {
+		// Bytes counts file data only: a symlink's size (its target) was
+		// never added.
+		vol.Bytes -= int64(n.Size)
+	}
 	s.putVolume(vol)
 }
 
@@ -586,14 +590,23 @@ func (s *state) commitWrite(c *CommitWrite) applied {
 	if err != nil {
 		return fail(err)
 	}
-	if n.Type != TypeFile {
+	switch n.Type {
+	case TypeFile:
+	case TypeDir:
 		return fail(ErrIsDir)
+	default:
+		return fail(fmt.Errorf("%w: cannot write to a %s", ErrInvalid, n.Type))
 	}
 	chunks := s.tx.Bucket(bucketChunks)
 	olds := make([]*Chunk, len(c.Chunks))
 	for i, w := range c.Chunks {
 		if len(w.Replicas) == 0 || w.Version <= w.BaseVersion || w.Length < 0 || w.Length > vol.ChunkSize {
 			return fail(fmt.Errorf("%w: chunk %d write without replicas or with a bad version or length", ErrInvalid, w.Index))
+		}
+		// The same chunk twice would leave the first new version's replicas
+		// neither referenced nor recorded as garbage.
+		if slices.ContainsFunc(c.Chunks[:i], func(p ChunkWrite) bool { return p.Index == w.Index }) {
+			return fail(fmt.Errorf("%w: chunk %d written twice in one commit", ErrInvalid, w.Index))
 		}
 		cur, ok := getJSON[Chunk](chunks, chunkKey(c.Vol, c.Ino, w.Index))
 		version := uint64(0)

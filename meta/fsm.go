@@ -37,6 +37,9 @@ var (
 	_ raft.BatchingFSM = (*FSM)(nil)
 )
 
+// initialMmapSize is the address space bbolt maps for meta.db up front.
+const initialMmapSize = 1 << 30
+
 // requestTTL is how long a request ID is remembered for retries. NFS clients
 // retransmit for minutes at most; a retry older than this applies again.
 const requestTTL = 15 * time.Minute
@@ -75,7 +78,10 @@ func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
 }
 
 func (f *FSM) open() error {
-	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	// A large initial mmap (address space, not memory) keeps bbolt from
+	// remapping as the file grows: a remap waits for every read transaction,
+	// so Apply would stall for as long as a snapshot is being persisted.
+	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return fmt.Errorf("meta: open %s: %w", f.path, err)
 	}
@@ -221,6 +227,11 @@ func rememberRequest(tx *bolt.Tx, h *Header, r Result) {
 	rec, _ := json.Marshal(requestRecord{Time: h.Time, Result: r})
 	must(reqs.Put([]byte(h.RequestID), rec))
 	must(times.Put(append(u64(uint64(h.Time)), h.RequestID...), nil))
+	if h.Time <= int64(requestTTL) {
+		// Nothing can have expired yet; computing the cutoff would wrap
+		// around to a huge value and forget every record, this one included.
+		return
+	}
 	cutoff := u64(uint64(h.Time - int64(requestTTL)))
 	c := times.Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.First() {
@@ -309,6 +320,25 @@ func checkDB(path string) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
+		// A truncated stream has intact meta pages, so bbolt opens it; reading
+		// a page past the end would then crash the process (SIGBUS), now or
+		// after the rename. Check the size first, then every page.
+		info, err := os.Stat(path)
+		if err != nil {
+			return fmt.Errorf("meta: restore: %w", err)
+		}
+		if info.Size() < tx.Size() {
+			return fmt.Errorf("meta: restore: snapshot is truncated: %d of %d bytes", info.Size(), tx.Size())
+		}
+		var corrupt error
+		for err := range tx.Check() { // drain: the checker goroutine sends until done
+			if corrupt == nil {
+				corrupt = err
+			}
+		}
+		if corrupt != nil {
+			return fmt.Errorf("meta: restore: snapshot is corrupt: %w", corrupt)
+		}
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
 			return fmt.Errorf("meta: restore: snapshot has no meta bucket")

@@ -387,7 +387,23 @@ func (n *Node) LeaderAppliedIndex() (uint64, error) {
 // committed when CatchUp was called (a read barrier). The gateway uses it
 // before answering "no such inode" for a handle minted elsewhere.
 func (n *Node) CatchUp(ctx context.Context) error {
-	var idx uint64
+	for {
+		err := n.catchUpOnce(ctx)
+		if !errors.Is(err, ErrNoLeader) {
+			return err
+		}
+		// No leader yet (an election is running): wait for one.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-n.done:
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) catchUpOnce(ctx context.Context) error {
 	if n.IsLeader() {
 		if err := n.raft.Barrier(n.cfg.ProposeTimeout).Error(); err != nil {
 			return fmt.Errorf("%w: %v", ErrNoLeader, err)

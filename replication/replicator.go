@@ -25,12 +25,18 @@ type Metadata interface {
 type Peers interface {
 	WriteChunk(ctx context.Context, nodeID string, id chunkstore.ID, base, version uint64, baseLen, off int64, data []byte) (int64, error)
 	ReadChunk(ctx context.Context, nodeID string, id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
+	FetchChunk(ctx context.Context, nodeID string, id chunkstore.ID) ([]byte, uint64, error)
+	PutChunk(ctx context.Context, nodeID string, id chunkstore.ID, version uint64, data []byte) error
+	StatChunk(ctx context.Context, nodeID string, id chunkstore.ID) (uint64, int64, error)
 }
 
 // LocalStore is this node's chunk store.
 type LocalStore interface {
 	Write(id chunkstore.ID, baseVersion, newVersion uint64, baseLength, off int64, data []byte) (int64, error)
 	Read(id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
+	ReadAll(id chunkstore.ID) ([]byte, uint64, error)
+	Put(id chunkstore.ID, version uint64, data []byte) error
+	Stat(id chunkstore.ID) (uint64, int64, error)
 }
 
 // Clock is injected so that tests drive the down-marking of peers.
@@ -229,11 +235,13 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 	}
 	cw := meta.ChunkWrite{Index: p.index, BaseVersion: base, Version: version}
 	var mismatch, failed []error
+	var mismatched []string
 	for range replicas {
 		o := <-out
 		if o.err != nil {
 			if errors.Is(o.err, chunkstore.ErrVersionMismatch) {
 				mismatch = append(mismatch, o.err)
+				mismatched = append(mismatched, o.node)
 			} else {
 				failed = append(failed, fmt.Errorf("%s: %w", o.node, o.err))
 			}
@@ -250,9 +258,11 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 		}
 		return cw, nil
 	}
-	if len(mismatch) > 0 && len(failed) == 0 {
-		// Every replica is past our base: our metadata view is stale.
-		return cw, errors.Join(mismatch...)
+	if len(cw.Replicas)+len(mismatched) >= vol.WriteQuorum {
+		// Enough replicas answered, but some are past the committed version:
+		// a write that never committed (its quorum or its Raft commit failed)
+		// reached them, or our view of the metadata is behind.
+		return r.reconcile(ctx, vol, ino, id, base, cw, mismatched)
 	}
 	return cw, fmt.Errorf("%w: chunk %s: %d of %d replicas stored it, %d needed: %w",
 		ErrQuorum, id, len(cw.Replicas), len(replicas), vol.WriteQuorum, errors.Join(append(failed, mismatch...)...))

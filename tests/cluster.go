@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -56,7 +57,7 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	c := &Cluster{
 		t: t, dir: t.TempDir(), secret: []byte("test-cluster-secret-0123456789abcdef"),
-		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
 	t.Cleanup(c.Close)
 	for i := 0; i < opts.Nodes; i++ {
@@ -82,6 +83,15 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	c.CreateVolume("vol", 3, 1<<20)
 	return c
+}
+
+// testLogLevel is warn unless FSREP_TEST_LOG names another level.
+func testLogLevel() slog.Level {
+	var l slog.Level = slog.LevelWarn
+	if v := os.Getenv("FSREP_TEST_LOG"); v != "" {
+		_ = l.UnmarshalText([]byte(v))
+	}
+	return l
 }
 
 // testWriter sends logs to t.Log.

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fsrep/fsrep/internal/admin"
+)
+
+func statusCommand() *command {
+	return &command{
+		name:    "status",
+		summary: "show this node's view of the cluster: Raft, nodes, volumes, health",
+		help: `Reads are served by the node at --admin from its own copy of the metadata.
+Exits 4 when the cluster health is not ok (degraded or down), after printing it.
+
+Example:
+  fsrepctl status --admin 10.0.0.1:19090
+  fsrepctl status -o json | jq .health`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			return runStatus
+		},
+	}
+}
+
+func runStatus(ctx context.Context, c *cli, args []string) error {
+	if len(args) != 0 {
+		return usageErrorf("status takes no arguments")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if c.jsonOutput() {
+		if err := c.printJSON(st); err != nil {
+			return err
+		}
+	} else if err := c.printStatus(st); err != nil {
+		return err
+	}
+	if st.Health != admin.HealthOK {
+		return errUnhealthy
+	}
+	return nil
+}
+
+func (c *cli) printStatus(st *admin.StatusResponse) error {
+	w := c.table()
+	r := st.Raft
+	fmt.Fprintf(w, "Node:\t%s (%s)\n", st.Node, dash(st.AZ))
+	fmt.Fprintf(w, "Raft:\t%s, term %d, leader %s, commit %d, applied %d\n",
+		dash(strings.ToLower(r.State)), r.Term, dash(r.Leader), r.CommitIndex, r.AppliedIndex)
+	fmt.Fprintf(w, "Health:\t%s\n", st.Health)
+	for _, reason := range st.Reasons {
+		fmt.Fprintf(w, "\t- %s\n", reason)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(c.stdout, "\nNodes:")
+	w = c.table()
+	fmt.Fprintln(w, "ID\tAZ\tROLE\tNFS\tADMIN")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.AZ), raftRole(n.ID, st), dash(n.NFSAddr), dash(n.AdminAddr))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(c.stdout, "\nVolumes:")
+	if len(st.Volumes) == 0 {
+		fmt.Fprintln(c.stdout, "(none)")
+		return nil
+	}
+	return c.printVolumes(st.Volumes)
+}
+
+// raftRole is a node's place in the Raft group as the status reports it.
+func raftRole(id string, st *admin.StatusResponse) string {
+	switch {
+	case id == st.Raft.Leader:
+		return "leader"
+	case slices.Contains(st.Raft.Voters, id):
+		return "voter"
+	case slices.Contains(st.Raft.NonVoters, id):
+		return "nonvoter"
+	}
+	return "not-member"
+}
+
+func healthCommand() *command {
+	return &command{
+		name:    "health",
+		summary: "exit 0 when the node is ready and the cluster health is ok",
+		help: `Asks /readyz, which needs no token: the node has a leader and is registered.
+When an admin token is available it also asks /v1/status and requires the
+cluster health to be ok. Exits 4 when not ready or not ok, 5 when nothing
+answers. Suited to container health checks.
+
+Example:
+  fsrepctl health --admin 127.0.0.1:9090`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			return runHealth
+		},
+	}
+}
+
+// healthReport is what health prints with -o json.
+type healthReport struct {
+	Ready   bool     `json:"ready"`
+	Reason  string   `json:"reason,omitempty"`
+	Health  string   `json:"health,omitempty"` // empty when not checked (no token)
+	Reasons []string `json:"reasons,omitempty"`
+	Note    string   `json:"note,omitempty"`
+}
+
+func runHealth(ctx context.Context, c *cli, args []string) error {
+	if len(args) != 0 {
+		return usageErrorf("health takes no arguments")
+	}
+	rep := healthReport{Ready: true}
+	err := admin.NewClient(c.g.admin, "", c.g.timeout).Ready(ctx)
+	switch {
+	case admin.IsCode(err, admin.CodeNotReady):
+		rep.Ready, rep.Reason = false, err.Error()
+	case err != nil:
+		return err
+	}
+
+	if rep.Ready {
+		tok, err := c.token()
+		switch {
+		case errors.Is(err, errNoToken):
+			rep.Note = "cluster health not checked: no admin token"
+		case err != nil:
+			return err
+		default:
+			st, err := admin.NewClient(c.g.admin, tok, c.g.timeout).Status(ctx)
+			if err != nil {
+				return err
+			}
+			rep.Health, rep.Reasons = string(st.Health), st.Reasons
+		}
+	}
+
+	if c.jsonOutput() {
+		if err := c.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		switch {
+		case !rep.Ready:
+			fmt.Fprintln(c.stdout, rep.Reason)
+		case rep.Health == "":
+			fmt.Fprintf(c.stdout, "node ready (%s)\n", rep.Note)
+		default:
+			fmt.Fprintf(c.stdout, "node ready, cluster health %s\n", rep.Health)
+			for _, r := range rep.Reasons {
+				fmt.Fprintf(c.stdout, "  - %s\n", r)
+			}
+		}
+	}
+	if !rep.Ready || (rep.Health != "" && rep.Health != string(admin.HealthOK)) {
+		return errUnhealthy
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/meta"
+)
+
+// reconcile brings the answering replicas of a chunk back to one content
+// after a write found some of them past the committed version base.
+//
+// Such a replica applied a write that never committed: a failed write,
+// whose bytes a client may or may not see (as with a failed write to a
+// local disk); what must never happen is that replicas disagree, or that a
+// chunk stays unwritable. So one replica's content is copied to the others
+// under a fresh version: preferably one that stored the current write (ok),
+// whose content is then exactly base + this write and the write is done;
+// otherwise the replica furthest ahead, and the caller retries the write on
+// top of it.
+//
+// First, though, the metadata may simply be behind (another node committed
+// a newer version): then ErrVersionMismatch sends the caller to catch up
+// and retry, and nothing is copied.
+func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64, id chunkstore.ID, base uint64, cw meta.ChunkWrite, mismatched []string) (meta.ChunkWrite, error) {
+	if err := r.meta.CatchUp(ctx); err != nil {
+		return cw, err
+	}
+	if cur, ok, err := r.meta.FSM().Chunk(vol.ID, ino, id.Index); err != nil {
+		return cw, err
+	} else if ok && cur.Version != base {
+		return cw, fmt.Errorf("%w: chunk %s moved from version %d to %d", chunkstore.ErrVersionMismatch, id, base, cur.Version)
+	}
+	all := append(slices.Clone(cw.Replicas), mismatched...)
+	versions := map[string]uint64{}
+	top := cw.Version
+	for _, node := range all {
+		v, _, err := r.stat(ctx, node, id)
+		if err != nil {
+			continue
+		}
+		versions[node] = v
+		top = max(top, v)
+	}
+	source, wrote := "", len(cw.Replicas) > 0
+	if wrote {
+		source = cw.Replicas[0]
+	} else {
+		for _, node := range mismatched {
+			if v, ok := versions[node]; ok && (source == "" || v > versions[source]) {
+				source = node
+			}
+		}
+	}
+	if source == "" {
+		return cw, fmt.Errorf("%w: chunk %s: no replica to reconcile from", ErrQuorum, id)
+	}
+	data, err := r.fetch(ctx, source, id)
+	if err != nil {
+		return cw, fmt.Errorf("%w: chunk %s: reading %s to reconcile: %v", ErrQuorum, id, source, err)
+	}
+	fresh := top + 1
+	var kept []string
+	for _, node := range all {
+		if err := r.put(ctx, node, id, fresh, data); err == nil {
+			kept = append(kept, node)
+		}
+	}
+	slices.Sort(kept)
+	if len(kept) < vol.WriteQuorum {
+		return cw, fmt.Errorf("%w: chunk %s: reconciled only %d replicas", ErrQuorum, id, len(kept))
+	}
+	r.log.Warn("reconciled replicas after an uncommitted write", "chunk", id.String(), "from", source,
+		"version", fresh, "replicas", kept)
+	rec := meta.ChunkWrite{Index: id.Index, BaseVersion: base, Version: fresh, Length: int64(len(data)), Replicas: kept}
+	if wrote {
+		return rec, nil // the source held this write: it is in the copies
+	}
+	if _, err := r.meta.Propose(ctx, &meta.CommitWrite{Vol: vol.ID, Ino: ino, Chunks: []meta.ChunkWrite{rec}}); err != nil {
+		return cw, err
+	}
+	return cw, fmt.Errorf("%w: chunk %s reconciled to version %d; retry", chunkstore.ErrVersionMismatch, id, fresh)
+}
+
+func (r *Replicator) stat(ctx context.Context, node string, id chunkstore.ID) (uint64, int64, error) {
+	if node == r.cfg.NodeID {
+		return r.local.Stat(id)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+	defer cancel()
+	return r.peers.StatChunk(ctx, node, id)
+}
+
+func (r *Replicator) fetch(ctx context.Context, node string, id chunkstore.ID) ([]byte, error) {
+	if node == r.cfg.NodeID {
+		d, _, err := r.local.ReadAll(id)
+		return d, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+	defer cancel()
+	d, _, err := r.peers.FetchChunk(ctx, node, id)
+	return d, err
+}
+
+func (r *Replicator) put(ctx context.Context, node string, id chunkstore.ID, version uint64, data []byte) error {
+	if node == r.cfg.NodeID {
+		return r.local.Put(id, version, data)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+	defer cancel()
+	err := r.peers.PutChunk(ctx, node, id, version, data)
+	if err != nil && !errors.Is(err, chunkstore.ErrTooLarge) {
+		r.markDown(node)
+	}
+	return err
+}
