@@ -317,6 +317,19 @@ func (r *Replicator) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, s
 }
 
 func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64, p piece) error {
+	err := r.readPieceOnce(ctx, vol, ino, p)
+	if errors.Is(err, chunkstore.ErrVersionMismatch) {
+		// The replicas hold a newer version than this node has applied:
+		// catch up with the leader and read the version it names.
+		if cerr := r.meta.CatchUp(ctx); cerr != nil {
+			return err
+		}
+		err = r.readPieceOnce(ctx, vol, ino, p)
+	}
+	return err
+}
+
+func (r *Replicator) readPieceOnce(ctx context.Context, vol *meta.Volume, ino uint64, p piece) error {
 	ch, ok, err := r.meta.FSM().Chunk(vol.ID, ino, p.index)
 	if err != nil {
 		return err
