@@ -78,4 +78,3 @@ func TestHostileHandlesAndNames(t *testing.T) {
 		t.Fatalf("node stopped serving: %v", err)
 	}
 }
-
