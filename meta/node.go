@@ -294,6 +294,7 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (*Result, error) {
 			return res, res.Err()
 		}
 		lastErr = err
+		n.log.Debug("propose retried", "err", err)
 		select {
 		case <-ctx.Done():
 			if errors.Is(lastErr, ErrNoLeader) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -371,16 +372,19 @@ func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
 }
 
 // LeaderAppliedIndex is served to followers for their read barrier: it
-// confirms leadership and returns the index every committed write so far
-// is covered by.
+// confirms leadership with a barrier (every entry committed so far, by this
+// leader or its predecessors, is applied here) and returns this FSM's
+// applied index. Raft's commit index would not do: a new leader's first
+// entry is a no-op the FSM never sees, so a follower could wait for it
+// forever.
 func (n *Node) LeaderAppliedIndex() (uint64, error) {
 	if !n.IsLeader() {
 		return 0, ErrNoLeader
 	}
-	if err := n.raft.VerifyLeader().Error(); err != nil {
+	if err := n.raft.Barrier(n.cfg.ProposeTimeout).Error(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrNoLeader, err)
 	}
-	return n.raft.CommitIndex(), nil
+	return n.fsm.AppliedIndex(), nil
 }
 
 // CatchUp waits until this node has applied everything the leader had

@@ -173,6 +173,7 @@ func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, 
 		if !errors.Is(err, meta.ErrConflict) && !errors.Is(err, chunkstore.ErrVersionMismatch) {
 			return nil, err
 		}
+		r.log.Debug("write retried", "vol", vol.ID, "ino", ino, "off", off, "attempt", attempt, "err", err)
 	}
 	return nil, lastErr
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"net/http"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
@@ -63,10 +64,19 @@ func toWire(err error) (int, wireError) {
 	var ce *meta.CodedError
 	if errors.As(err, &ce) {
 		status := http.StatusConflict
-		if ce.Code == meta.CodeNoLeader {
+		switch ce.Code {
+		case meta.CodeNoLeader:
 			status = http.StatusServiceUnavailable
+		case meta.CodeInvalid:
+			status = http.StatusBadRequest
 		}
 		return status, wireError{Kind: "meta", Code: ce.Code, Msg: err.Error()}
+	}
+	// The chunk store reports bad arguments (version 0, a negative offset)
+	// with the standard sentinel: the caller's mistake, not the server's,
+	// and it must still match io/fs.ErrInvalid on the caller's side.
+	if errors.Is(err, iofs.ErrInvalid) {
+		return http.StatusBadRequest, wireError{Kind: "meta", Code: meta.CodeInvalid, Msg: err.Error()}
 	}
 	return http.StatusInternalServerError, wireError{Kind: "other", Msg: err.Error()}
 }
