@@ -30,6 +30,7 @@ type frontConn struct {
 
 	recMu    sync.Mutex // held while one outgoing record is being written
 	outState outRecord
+	broken   bool // a write failed: the stream is unusable (guarded by recMu)
 	once     sync.Once
 }
 
@@ -65,6 +66,9 @@ var errRecordTooLarge = errors.New("gateway: RPC record exceeds the size limit")
 func (c *frontConn) Read(p []byte) (int, error) {
 	for c.in.Len() == 0 {
 		if err := c.readRecord(); err != nil {
+			// go-nfs keeps a connection open after a read error other than
+			// EOF; close it so the client sees the end and the slot is freed.
+			c.Close()
 			return 0, err
 		}
 	}
@@ -88,6 +92,9 @@ func (c *frontConn) readRecord() error {
 	}
 	if h&(1<<31) != 0 && c.answer(body) {
 		return nil
+	}
+	if err := checkCall(body); err != nil {
+		return err
 	}
 	c.in.Write(c.hdr[:])
 	c.in.Write(body)
@@ -146,9 +153,31 @@ func (c *frontConn) answer(body []byte) bool {
 	out := r.Bytes()
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4)|1<<31)
 	c.recMu.Lock()
-	_, _ = c.Conn.Write(out)
-	c.recMu.Unlock()
+	defer c.recMu.Unlock()
+	if !c.broken {
+		if _, err := c.Conn.Write(out); err != nil {
+			c.broken = true
+			c.Conn.Close()
+		}
+	}
 	return true
+}
+
+// checkCall refuses an NFSv3 call whose leading file handle claims more
+// than 64 bytes or more than the record holds: go-nfs would allocate the
+// claimed size before reading it (a 60-byte call could claim 4 GiB).
+func checkCall(b []byte) error {
+	if len(b) < 24 {
+		return nil
+	}
+	u := func(i int) uint32 { return binary.BigEndian.Uint32(b[i:]) }
+	if u(4) != rpcCall || u(12) != nfsProg || u(20) == 0 {
+		return nil
+	}
+	if _, ok := callArgHandle(b); !ok {
+		return fmt.Errorf("gateway: NFS call %d with a malformed or oversized file handle", u(20))
+	}
+	return nil
 }
 
 // callArgHandle returns the file handle that starts the arguments of a
@@ -183,6 +212,10 @@ func (c *frontConn) Write(p []byte) (int, error) {
 		s := &c.outState
 		if !s.open {
 			c.recMu.Lock()
+			if c.broken {
+				c.recMu.Unlock()
+				return written, net.ErrClosed
+			}
 			s.open = true
 		}
 		if s.remaining == 0 && len(s.hdr) < 4 {
@@ -222,8 +255,17 @@ func (c *frontConn) endFragment() {
 	}
 }
 
+// raw writes to the socket. On an error the record can never be completed:
+// the connection is closed and recMu released, so that answer (and Close)
+// cannot wait forever for the end of a record that will not come.
 func (c *frontConn) raw(p []byte) error {
 	_, err := c.Conn.Write(p)
+	if err != nil {
+		c.broken = true
+		c.outState = outRecord{}
+		c.recMu.Unlock()
+		c.Conn.Close()
+	}
 	return err
 }
 

@@ -9,6 +9,9 @@ import (
 	nfs "github.com/willscott/go-nfs"
 )
 
+// quietGoNFS guards the one write to go-nfs's global logger.
+var quietGoNFS sync.Once
+
 // Server serves NFSv3 and MOUNTv3 on one TCP listener.
 type Server struct {
 	h      *Handler
@@ -22,9 +25,12 @@ func Serve(l net.Listener, h *Handler, writeVerifier [8]byte) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	tl := &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}, exports: h.exportPaths, valid: h.validHandle}
 	s := &Server{h: h, ln: tl, cancel: cancel, done: make(chan error, 1)}
-	// go-nfs logs every failed operation through a process-wide logger; the
-	// errors reach the client, and our own packages log what operators need.
-	nfs.Log.SetLevel(nfs.FatalLevel)
+	quietGoNFS.Do(func() {
+		// go-nfs logs every failed operation through a process-wide logger
+		// (its level is not synchronised, so set it once); the errors reach
+		// the client, and our own packages log what operators need.
+		nfs.Log.SetLevel(nfs.FatalLevel)
+	})
 	srv := &nfs.Server{Handler: h, ID: writeVerifier, Context: ctx}
 	go func() { s.done <- srv.Serve(tl) }()
 	return s

@@ -142,8 +142,8 @@ const MaxNameLen = 255
 const MaxSymlinkLen = 4096
 
 func (s *state) registerNode(c *RegisterNode) applied {
-	if c.Node.ID == "" {
-		return fail(fmt.Errorf("%w: node without an ID", ErrInvalid))
+	if c.Node.ID == "" || len(c.Node.ID) > MaxNodeIDLen {
+		return fail(fmt.Errorf("%w: a node ID must be 1-%d bytes", ErrInvalid, MaxNodeIDLen))
 	}
 	n := c.Node
 	if old, ok := getJSON[NodeInfo](s.tx.Bucket(bucketNodes), []byte(n.ID)); ok && old.Joined != 0 {
@@ -154,6 +154,10 @@ func (s *state) registerNode(c *RegisterNode) applied {
 	putJSON(s.tx.Bucket(bucketNodes), []byte(n.ID), &n)
 	return applied{}
 }
+
+// MaxNodeIDLen bounds node IDs (they are bbolt keys and appear in every
+// chunk's replica list).
+const MaxNodeIDLen = 64
 
 // ValidVolumeName reports whether name may name a volume (it becomes the
 // export path /<name>).

@@ -40,6 +40,9 @@ var (
 // initialMmapSize is the address space bbolt maps for meta.db up front.
 const initialMmapSize = 1 << 30
 
+// MaxRequestIDLen bounds request IDs (they are bbolt keys).
+const MaxRequestIDLen = 128
+
 // requestTTL is how long a request ID is remembered for retries. NFS clients
 // retransmit for minutes at most; a retry older than this applies again.
 const requestTTL = 15 * time.Minute
@@ -195,6 +198,11 @@ func (f *FSM) applyEntry(tx *bolt.Tx, l *raft.Log) *Result {
 		panic(fmt.Sprintf("meta: log entry %d: %v", l.Index, err))
 	}
 	h := HeaderOf(cmd)
+	if len(h.RequestID) > MaxRequestIDLen {
+		// Too long to be a bbolt key: refuse the command (deterministically,
+		// on every replica) rather than fail the transaction.
+		return &Result{Code: CodeInvalid, Msg: "meta: request ID too long", Index: l.Index}
+	}
 	reqs := tx.Bucket(bucketRequests)
 	if h.RequestID != "" {
 		if v := reqs.Get([]byte(h.RequestID)); v != nil {

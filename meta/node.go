@@ -84,6 +84,9 @@ type Forwarder interface {
 // Clock is the time source of the proposer (Apply never reads one).
 type Clock interface{ Now() time.Time }
 
+// MaxEntrySize bounds one command entry in the Raft log.
+const MaxEntrySize = 1 << 20
+
 // Node is one member of the metadata Raft group.
 type Node struct {
 	cfg   Config
@@ -284,7 +287,6 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ProposeTimeout)
 	defer cancel()
 	backoff := 20 * time.Millisecond
-	var lastErr error = ErrNoLeader
 	for {
 		res, err := n.proposeOnce(ctx, entry)
 		if err == nil {
@@ -293,14 +295,17 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (*Result, error) {
 			}
 			return res, res.Err()
 		}
-		lastErr = err
+		if !errors.Is(err, ErrNoLeader) {
+			// The leader answered and refused, or raft is shutting down:
+			// retrying cannot help.
+			return nil, err
+		}
 		n.log.Debug("propose retried", "err", err)
 		select {
 		case <-ctx.Done():
-			if errors.Is(lastErr, ErrNoLeader) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, fmt.Errorf("%w (%v)", ErrNoLeader, lastErr)
-			}
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("%w (%v)", ErrNoLeader, err)
+		case <-n.done:
+			return nil, fmt.Errorf("%w: node stopping", ErrNoLeader)
 		case <-time.After(backoff):
 		}
 		if backoff < 200*time.Millisecond {
@@ -327,6 +332,9 @@ func (n *Node) proposeOnce(ctx context.Context, entry []byte) (*Result, error) {
 func (n *Node) ApplyForwarded(ctx context.Context, entry []byte) (*Result, error) {
 	if _, err := DecodeCommand(entry); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if len(entry) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: command of %d bytes exceeds %d", ErrInvalid, len(entry), MaxEntrySize)
 	}
 	if !n.IsLeader() {
 		return nil, ErrNoLeader

@@ -235,9 +235,13 @@ func pathErr(op, p string, err error) error {
 	return &iofs.PathError{Op: op, Path: strings.ReplaceAll(p, "\x00", "#"), Err: err}
 }
 
-// Create creates or truncates a regular file.
+// Create creates a regular file, or opens an existing one WITHOUT
+// truncating it. go-nfs calls Create for every NFS CREATE, including
+// UNCHECKED creates of an existing file (open(O_CREAT) without O_TRUNC, as
+// for `>>`); a client that wants the file emptied sends size 0 in the
+// create's attributes, which go-nfs applies after Create.
 func (f *FS) Create(p string) (billy.File, error) {
-	return f.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
+	return f.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o666)
 }
 
 // Open opens a file for reading.
