@@ -4,14 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
+	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
 )
 
+// Chunk versions carry their writer: the high 48 bits count, the low 16
+// bits are a tag of the node that wrote the version. A replica holding an
+// uncommitted version therefore tells who wrote it: this node (whose writes
+// to a file are serialised, so none is in flight) or another gateway (whose
+// commit may still be in flight until StaleAfter). Two nodes share a tag
+// with probability 2^-16 per pair; then a recent write of the other is
+// treated as this node's own.
+const tagBits = 16
+
+func writerTag(nodeID string) uint64 {
+	h := fnv.New32a()
+	h.Write([]byte(nodeID))
+	return uint64(h.Sum32()) & (1<<tagBits - 1)
+}
+
+// nextVersion is the version after base written by the node with tag.
+func nextVersion(base, tag uint64) uint64 { return (base>>tagBits+1)<<tagBits | tag }
+
+func writerOf(version uint64) uint64 { return version & (1<<tagBits - 1) }
+
 // reconcile brings the answering replicas of a chunk back to one content
-// after a write found some of them past the committed version base.
+// after a write found some of them past the committed version base (or, for
+// a new chunk, holding a file already).
 //
 // Such a replica applied a write that never committed: a failed write,
 // whose bytes a client may or may not see (as with a failed write to a
@@ -38,12 +61,19 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	versions := map[string]uint64{}
 	top := cw.Version
 	for _, node := range all {
-		v, _, err := r.stat(ctx, node, id)
+		info, err := r.inspect(ctx, node, id)
 		if err != nil {
 			continue
 		}
-		versions[node] = v
-		top = max(top, v)
+		if slices.Contains(mismatched, node) && writerOf(info.Version) != r.tag && info.Age < r.cfg.StaleAfter {
+			// Another gateway wrote this recently and may be committing it
+			// right now: overwriting it could lose that write once
+			// acknowledged. Let the caller wait and retry.
+			return cw, fmt.Errorf("%w: chunk %s on %s holds another gateway's write from %v ago",
+				chunkstore.ErrVersionMismatch, id, node, info.Age.Round(time.Millisecond))
+		}
+		versions[node] = info.Version
+		top = max(top, info.Version)
 	}
 	source, wrote := "", len(cw.Replicas) > 0
 	if wrote {
@@ -62,7 +92,7 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	if err != nil {
 		return cw, fmt.Errorf("%w: chunk %s: reading %s to reconcile: %v", ErrQuorum, id, source, err)
 	}
-	fresh := top + 1
+	fresh := nextVersion(top, r.tag)
 	var kept []string
 	for _, node := range all {
 		if err := r.put(ctx, node, id, fresh, data); err == nil {
@@ -85,9 +115,9 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	return cw, fmt.Errorf("%w: chunk %s reconciled to version %d; retry", chunkstore.ErrVersionMismatch, id, fresh)
 }
 
-func (r *Replicator) stat(ctx context.Context, node string, id chunkstore.ID) (uint64, int64, error) {
+func (r *Replicator) inspect(ctx context.Context, node string, id chunkstore.ID) (chunkstore.Info, error) {
 	if node == r.cfg.NodeID {
-		return r.local.Stat(id)
+		return r.local.Inspect(id)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
 	defer cancel()

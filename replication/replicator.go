@@ -27,7 +27,7 @@ type Peers interface {
 	ReadChunk(ctx context.Context, nodeID string, id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
 	FetchChunk(ctx context.Context, nodeID string, id chunkstore.ID) ([]byte, uint64, error)
 	PutChunk(ctx context.Context, nodeID string, id chunkstore.ID, version uint64, data []byte) error
-	StatChunk(ctx context.Context, nodeID string, id chunkstore.ID) (uint64, int64, error)
+	StatChunk(ctx context.Context, nodeID string, id chunkstore.ID) (chunkstore.Info, error)
 }
 
 // LocalStore is this node's chunk store.
@@ -36,7 +36,7 @@ type LocalStore interface {
 	Read(id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
 	ReadAll(id chunkstore.ID) ([]byte, uint64, error)
 	Put(id chunkstore.ID, version uint64, data []byte) error
-	Stat(id chunkstore.ID) (uint64, int64, error)
+	Inspect(id chunkstore.ID) (chunkstore.Info, error)
 }
 
 // Clock is injected so that tests drive the down-marking of peers.
@@ -54,19 +54,30 @@ type Config struct {
 	// heartbeats of later work take over).
 	DownFor time.Duration
 	// Attempts bounds the retries of a write whose chunk version moved on
-	// under it (a concurrent writer through another node).
+	// under it (a concurrent writer through another node), with a backoff
+	// from 50 ms doubling to 1 s between them.
 	Attempts int
+	// StaleAfter is how old another gateway's uncommitted write on a
+	// replica must be before this node may overwrite it: younger, that
+	// writer may still be committing it. It must exceed the time a write
+	// can take from its first replica to its commit (replica timeout plus
+	// propose timeout).
+	StaleAfter time.Duration
 }
 
 // DefaultConfig returns the defaults for a node.
 func DefaultConfig(nodeID, az string) Config {
-	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, DownFor: 10 * time.Second, Attempts: 5}
+	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, DownFor: 10 * time.Second,
+		Attempts: 8, StaleAfter: 30 * time.Second}
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	if c.NodeID == "" || c.ReplicaTimeout <= 0 || c.Attempts < 1 {
 		return errors.New("replication: node ID, a positive replica timeout and at least one attempt are required")
+	}
+	if c.StaleAfter <= c.ReplicaTimeout {
+		return errors.New("replication: StaleAfter must exceed the replica timeout")
 	}
 	return nil
 }
@@ -85,6 +96,7 @@ type Replicator struct {
 	local LocalStore
 	clock Clock
 	log   *slog.Logger
+	tag   uint64 // this node's writer tag in the versions it writes
 
 	files fileLocks
 
@@ -97,7 +109,7 @@ func New(cfg Config, m Metadata, peers Peers, local LocalStore, clock Clock, log
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Replicator{cfg: cfg, meta: m, peers: peers, local: local, clock: clock, log: log,
+	return &Replicator{cfg: cfg, meta: m, peers: peers, local: local, clock: clock, log: log, tag: writerTag(cfg.NodeID),
 		files: fileLocks{m: map[fileKey]*fileLock{}}, down: map[string]time.Time{}}, nil
 }
 
@@ -158,9 +170,17 @@ func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, 
 	unlock := r.files.lock(fileKey{vol.ID, ino})
 	defer unlock()
 	var lastErr error
+	backoff := 50 * time.Millisecond
 	for attempt := 0; attempt < r.cfg.Attempts; attempt++ {
 		if attempt > 0 {
-			// Our view of the chunk versions was behind: catch up first.
+			// Another writer moved the chunk on, or is about to: give it
+			// time to commit, then catch up with the metadata.
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), lastErr)
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
 			if err := r.meta.CatchUp(ctx); err != nil {
 				return nil, err
 			}
@@ -221,7 +241,7 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 			return meta.ChunkWrite{}, fmt.Errorf("%w: placing chunk %s: %v", ErrQuorum, id, err)
 		}
 	}
-	version := base + 1
+	version := nextVersion(base, r.tag)
 	type outcome struct {
 		node   string
 		length int64

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const (
@@ -193,11 +194,19 @@ func TestModel(t *testing.T) {
 		id := ids[r.IntN(len(ids))]
 		m := models[id]
 		switch k := r.IntN(20); {
-		case k < 2: // create, discarding whatever is there
+		case k < 2: // create (after deleting whatever is there)
 			baseLen := pos(3 * testBlock)
 			off := pos(testMax / 4)
 			data := randBytes(r, size(testMax-off))
 			v := nextVersion()
+			if m != nil {
+				if _, err := s.Write(id, 0, v, baseLen, off, data); !errors.Is(err, ErrVersionMismatch) {
+					t.Fatalf("op %d: create over an existing chunk: %v, want ErrVersionMismatch", op, err)
+				}
+				if err := s.Delete(id); err != nil {
+					t.Fatal(err)
+				}
+			}
 			n := mustWrite(t, s, id, 0, v, baseLen, off, data)
 			m = &model{}
 			models[id] = m
@@ -332,25 +341,31 @@ func TestWriteMissingChunk(t *testing.T) {
 	}
 }
 
-func TestCreateDiscardsLeftover(t *testing.T) {
+func TestCreateRefusesExistingChunk(t *testing.T) {
 	s := openStore(t, testConfig(t))
 	id := ID{1, 2, 3}
-	mustWrite(t, s, id, 0, 7, 0, 0, bytes.Repeat([]byte{0xaa}, 3*testBlock))
-	n := mustWrite(t, s, id, 0, 9, 0, 10, []byte("new"))
-	if n != 13 {
-		t.Fatalf("length %d, want 13", n)
+	first := bytes.Repeat([]byte{0xaa}, 3*testBlock)
+	mustWrite(t, s, id, 0, 7, 0, 0, first)
+	if _, err := s.Write(id, 0, 9, 0, 10, []byte("new")); !errors.Is(err, ErrVersionMismatch) {
+		t.Fatalf("create over an existing chunk: %v, want ErrVersionMismatch", err)
 	}
 	data, v := mustReadAll(t, s, id)
-	want := append(make([]byte, 10), "new"...)
-	if v != 9 || !bytes.Equal(data, want) {
-		t.Fatalf("after create over leftover: version %d, data %q", v, data)
+	if v != 7 || !bytes.Equal(data, first) {
+		t.Fatalf("a refused create changed the chunk: version %d, %d bytes", v, len(data))
 	}
-	// A create may also name a base length: the new chunk is that many zeros.
-	n = mustWrite(t, s, id, 0, 11, 2*testBlock, 1, []byte("z"))
+	info, err := s.Inspect(id)
+	if err != nil || info.Version != 7 || info.Length != int64(len(first)) || info.Age < 0 || info.Age > time.Minute {
+		t.Fatalf("Inspect = %+v, %v", info, err)
+	}
+	// After a delete, a create may also name a base length: that many zeros.
+	if err := s.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	n := mustWrite(t, s, id, 0, 11, 2*testBlock, 1, []byte("z"))
 	data, _ = mustReadAll(t, s, id)
-	want = make([]byte, 2*testBlock)
+	want := make([]byte, 2*testBlock)
 	want[1] = 'z'
-	if n != 2*testBlock || !bytes.Equal(data, want) {
+	if n != int64(len(want)) || !bytes.Equal(data, want) {
 		t.Fatalf("create with base length: length %d, data differs", n)
 	}
 }
@@ -530,8 +545,10 @@ func TestHostileFiles(t *testing.T) {
 		if _, err := s.Write(id, 1, 2, 0, 0, []byte("x")); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: Write: %v", name, err)
 		}
-		// The replica can always be replaced.
-		mustWrite(t, s, id, 0, 3, 0, 0, []byte("fresh"))
+		// The replica can always be replaced (repair puts a whole chunk).
+		if err := s.Put(id, 3, []byte("fresh")); err != nil {
+			t.Errorf("%s: Put over a corrupt file: %v", name, err)
+		}
 		if data, _ := mustReadAll(t, s, id); string(data) != "fresh" {
 			t.Errorf("%s: after recreate: %q", name, data)
 		}

@@ -10,9 +10,10 @@ import (
 // (fsync of the file, and of its directory when the file is new) before
 // returning. It returns the new data length.
 //
-// Version rule: if baseVersion == 0 the chunk is being created: any existing
-// local file for id is discarded (it can only be left over from a write that
-// was never committed) and a fresh chunk starts empty. Otherwise the local
+// Version rule: if baseVersion == 0 the chunk is being created and must not
+// exist locally (else ErrVersionMismatch: a file there is either another
+// writer's new chunk, possibly about to be committed, or left over from a
+// write that never committed; the caller decides, see Inspect). Otherwise the local
 // chunk must exist (else ErrNotFound) with version == baseVersion (else
 // ErrVersionMismatch, and nothing changes).
 //
@@ -42,6 +43,9 @@ func (s *Store) Write(id ID, baseVersion, newVersion uint64, baseLength int64, o
 	var n int64
 	var err error
 	if baseVersion == 0 {
+		if _, statErr := os.Stat(s.path(id)); statErr == nil {
+			return 0, opErr("write", id, fmt.Errorf("creating a chunk that exists locally: %w", ErrVersionMismatch))
+		}
 		n, err = s.create(id, newVersion, baseLength, off, data)
 	} else {
 		n, err = s.update(id, baseVersion, newVersion, baseLength, off, data)

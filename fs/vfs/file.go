@@ -32,6 +32,12 @@ func (f *file) Write(p []byte) (int, error) {
 	if f.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		return 0, fmt.Errorf("vfs: file opened read-only: %w", iofs.ErrPermission)
 	}
+	if len(p) == 0 {
+		// Nothing to write changes nothing: the data path would commit
+		// the position as the new size (go-nfs seeks, then writes a
+		// WRITE's data, which may be empty).
+		return 0, nil
+	}
 	vol, err := f.fs.volume()
 	if err != nil {
 		return 0, err

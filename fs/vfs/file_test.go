@@ -72,17 +72,36 @@ func TestCreateWriteRead(t *testing.T) {
 	}
 	r.Close()
 
-	// Create truncates an existing file.
+	// Create of an existing file opens it as it is (go-nfs calls Create for
+	// UNCHECKED creates, as for `>>`); O_TRUNC empties it.
 	c, err := e.fs.Create("hello.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
+	if got := e.readFile(t, "hello.txt"); got != "hello, world" {
+		t.Errorf("Create over an existing file changed it to %q", got)
+	}
+	c, err = e.fs.OpenFile("hello.txt", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
 	if fi, err := e.fs.Stat("hello.txt"); err != nil || fi.Size() != 0 {
-		t.Fatalf("after Create over an existing file: %v, %v", fi, err)
+		t.Fatalf("after O_TRUNC: %v, %v", fi, err)
 	}
 	if got := e.readFile(t, "hello.txt"); got != "" {
 		t.Errorf("truncated file reads %q", got)
+	}
+	// O_TRUNC on a read-only open does nothing.
+	e.writeFile(t, "hello.txt", "again")
+	c, err = e.fs.OpenFile("hello.txt", os.O_RDONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := e.readFile(t, "hello.txt"); got != "again" {
+		t.Errorf("O_RDONLY|O_TRUNC changed the file to %q", got)
 	}
 }
 
@@ -372,5 +391,44 @@ func TestCapabilitiesAndUnsupported(t *testing.T) {
 	}
 	if e.fs.Root() != "/" || e.fs.VolumeID() != e.vol.ID {
 		t.Errorf("Root = %q, VolumeID = %d", e.fs.Root(), e.fs.VolumeID())
+	}
+}
+
+// TestEmptyWrite: a write of nothing changes nothing, wherever the position
+// is. go-nfs seeks to the WRITE offset and calls Write with the data, which
+// may be empty (count 0); the data path commits the size it is given, so an
+// empty write past the end would grow the file.
+func TestEmptyWrite(t *testing.T) {
+	e := newEnv(t)
+	before := e.writeFile(t, "f", "abc")
+	f, err := e.fs.OpenFile("f", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(1<<20, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Write(nil); n != 0 || err != nil {
+		t.Fatalf("Write(nil) = %d, %v", n, err)
+	}
+	if n, err := f.Write([]byte{}); n != 0 || err != nil {
+		t.Fatalf("Write(empty) = %d, %v", n, err)
+	}
+	after := e.ino(t, "f")
+	if after.Size != 3 || after.Mtime != before.Mtime {
+		t.Errorf("after empty writes at 1 MiB: size %d (want 3), mtime %d (want %d)", after.Size, after.Mtime, before.Mtime)
+	}
+	if got := e.readFile(t, "f"); got != "abc" {
+		t.Errorf("file reads %d bytes, want \"abc\"", len(got))
+	}
+	// A read-only handle still refuses even an empty write.
+	r, err := e.fs.Open("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Write(nil); !errors.Is(err, iofs.ErrPermission) {
+		t.Errorf("empty Write to a read-only file: %v; want ErrPermission", err)
 	}
 }

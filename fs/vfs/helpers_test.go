@@ -17,9 +17,20 @@ import (
 // testMeta is Metadata over a real FSM: admintest.Backend applies each
 // command directly, as a single-node Raft would. Like meta.Node.Propose, it
 // returns a command's failure as the error.
-type testMeta struct{ b *admintest.Backend }
+type testMeta struct {
+	b *admintest.Backend
 
-func (m testMeta) Propose(ctx context.Context, cmd meta.Command) (*meta.Result, error) {
+	mu     sync.Mutex
+	before func(meta.Command) // if set, runs before each proposal
+}
+
+func (m *testMeta) Propose(ctx context.Context, cmd meta.Command) (*meta.Result, error) {
+	m.mu.Lock()
+	before := m.before
+	m.mu.Unlock()
+	if before != nil {
+		before(cmd)
+	}
 	res, err := m.b.Propose(ctx, cmd)
 	if err != nil {
 		return nil, err
@@ -27,13 +38,22 @@ func (m testMeta) Propose(ctx context.Context, cmd meta.Command) (*meta.Result, 
 	return res, res.Err()
 }
 
-func (m testMeta) CatchUp(context.Context) error { return nil }
-func (m testMeta) FSM() *meta.FSM                { return m.b.FSM() }
+func (m *testMeta) CatchUp(context.Context) error { return nil }
+func (m *testMeta) FSM() *meta.FSM                { return m.b.FSM() }
 
-// memData is the data path kept in memory per inode. Like the replicator it
-// commits every write through Raft (a CommitWrite without chunks, which
-// grows the size and sets mtime), and reads never go past the size the
-// caller passes.
+// setBefore installs a function that runs before every proposal, to let
+// another client's command in between a read and a write.
+func (m *testMeta) setBefore(fn func(meta.Command)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.before = fn
+}
+
+// memData is the data path kept in memory, one buffer per inode, with the
+// chunk bookkeeping of the real one: every write commits new chunk versions
+// and lengths through Raft (CommitWrite), so the FSM's truncate logic
+// decides what reads see. A chunk's bytes past its committed length read as
+// zeros, as on a replica; reads never go past the size the caller passes.
 type memData struct {
 	meta Metadata
 
@@ -49,41 +69,62 @@ func (d *memData) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, off
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n, err := d.meta.FSM().Inode(vol.ID, ino)
+	cs, end := vol.ChunkSize, off+int64(len(data))
+	cmd := &meta.CommitWrite{Vol: vol.ID, Ino: ino, Size: uint64(end)}
+	type span struct{ from, to int64 }
+	var stale []span // committed-away bytes of the touched chunks
+	for idx := off / cs; len(data) > 0 && idx*cs < end; idx++ {
+		ch, ok, err := d.meta.FSM().Chunk(vol.ID, ino, uint64(idx))
+		if err != nil {
+			return nil, err
+		}
+		w := meta.ChunkWrite{Index: uint64(idx), Version: 1, Replicas: []string{"mem"}}
+		if ok {
+			w.BaseVersion, w.Version, w.Length = ch.Version, ch.Version+1, ch.Length
+		}
+		stale = append(stale, span{idx*cs + w.Length, (idx + 1) * cs})
+		w.Length = max(w.Length, min(end, (idx+1)*cs)-idx*cs)
+		cmd.Chunks = append(cmd.Chunks, w)
+	}
+	res, err := d.meta.Propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
-	res, err := d.meta.Propose(ctx, &meta.CommitWrite{Vol: vol.ID, Ino: ino, Size: uint64(off) + uint64(len(data))})
-	if err != nil {
-		return nil, err
-	}
-	// Bytes past the size before this write were truncated away.
 	b := d.files[ino]
-	if uint64(len(b)) > n.Size {
-		b = b[:n.Size]
-	}
-	if end := off + int64(len(data)); int64(len(b)) < end {
+	if int64(len(b)) < end {
 		b = append(b, make([]byte, end-int64(len(b)))...)
+	}
+	for _, s := range stale {
+		clear(b[min(s.from, int64(len(b))):min(s.to, int64(len(b)))])
 	}
 	copy(b[off:], data)
 	d.files[ino] = b
 	return res.Inode, nil
 }
 
-func (d *memData) ReadAt(_ context.Context, _ *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error) {
+func (d *memData) ReadAt(_ context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset", meta.ErrInvalid)
 	}
 	if uint64(off) >= size {
 		return 0, nil
 	}
-	want := min(uint64(len(buf)), size-uint64(off))
+	want := int64(min(uint64(len(buf)), size-uint64(off)))
+	chunks, err := d.meta.FSM().Chunks(vol.ID, ino)
+	if err != nil {
+		return 0, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	b := d.files[ino]
 	clear(buf[:want])
-	if off < int64(len(b)) {
-		copy(buf[:want], b[off:min(int64(len(b)), int64(size))])
+	for _, ch := range chunks {
+		start := int64(ch.Index) * vol.ChunkSize
+		lo := max(start, off)
+		hi := min(start+ch.Length, off+want, int64(len(b)))
+		if lo < hi {
+			copy(buf[lo-off:hi-off], b[lo:hi])
+		}
 	}
 	return int(want), nil
 }
@@ -98,14 +139,14 @@ var testOwner = Owner{UID: 1000, GID: 100}
 // env is a filesystem on a fresh volume of a real FSM.
 type env struct {
 	fs   *FS
-	meta testMeta
+	meta *testMeta
 	data *memData
 	vol  *meta.Volume
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	m := testMeta{admintest.New(t)}
+	m := &testMeta{b: admintest.New(t)}
 	res, err := m.Propose(t.Context(), &meta.CreateVolume{Name: "vol", Replicas: 1, WriteQuorum: 1,
 		ChunkSize: meta.MinChunkSize, RootMode: 0o755})
 	if err != nil {
@@ -129,9 +170,9 @@ func (e *env) ino(t *testing.T, p string) *meta.Inode {
 // writeFile creates (or truncates) p and writes data to it.
 func (e *env) writeFile(t *testing.T, p string, data string) *meta.Inode {
 	t.Helper()
-	f, err := e.fs.Create(p)
+	f, err := e.fs.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
-		t.Fatalf("Create(%q): %v", p, err)
+		t.Fatalf("OpenFile(%q, O_CREATE|O_TRUNC): %v", p, err)
 	}
 	if n, err := f.Write([]byte(data)); err != nil || n != len(data) {
 		t.Fatalf("Write(%q) = %d, %v", p, n, err)

@@ -369,7 +369,15 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 		}
 		_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeDir,
 			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
-		if err != nil && !errors.Is(err, meta.ErrExist) {
+		if errors.Is(err, meta.ErrExist) {
+			// Another client made the name since we looked: fine if it
+			// is a directory, but a file there is no directory made.
+			var n *meta.Inode
+			if n, err = f.meta.FSM().Lookup(f.volID, dir.Ino, name); err == nil && n.Type != meta.TypeDir {
+				err = meta.ErrNotDir
+			}
+		}
+		if err != nil {
 			return pathErr("mkdir", p, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,8 +63,11 @@ func TestMkdirAll(t *testing.T) {
 
 func TestReadDir(t *testing.T) {
 	e := newEnv(t)
+	if err := e.fs.MkdirAll("d", 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{"b", "a", "C", "a0", "é", "A b"} {
-		e.writeFile(t, "d/"+p, "", "")
+		e.writeFile(t, "d/"+p, "")
 	}
 	if err := e.fs.MkdirAll("d/sub", 0o700); err != nil {
 		t.Fatal(err)
@@ -187,6 +191,9 @@ func TestRename(t *testing.T) {
 
 func TestRemove(t *testing.T) {
 	e := newEnv(t)
+	if err := e.fs.MkdirAll("dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f := e.writeFile(t, "dir/f", "data")
 	if err := e.fs.MkdirAll("empty", 0o755); err != nil {
 		t.Fatal(err)
@@ -236,6 +243,9 @@ func TestRemove(t *testing.T) {
 
 func TestSymlinkAndLstat(t *testing.T) {
 	e := newEnv(t)
+	if err := e.fs.MkdirAll("dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
 	e.writeFile(t, "dir/file", "content")
 	for link, target := range map[string]string{
 		"rel":      "dir/file",
@@ -321,8 +331,8 @@ func TestModeRoundTrip(t *testing.T) {
 		}
 	}
 	// And Go modes with the special bits survive toMode then fromMode.
-	for _, gm := range []os.FileMode{0, 0o644, 0o755 | os.ModeSetuid, 0o2750 & 0o777 | os.ModeSetgid,
-		0o777 | os.ModeSticky, 0o7777&0o777 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky} {
+	for _, gm := range []os.FileMode{0, 0o644, 0o755 | os.ModeSetuid, 0o750 | os.ModeSetgid,
+		0o777 | os.ModeSticky, 0o777 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky} {
 		if got := fromMode(&meta.Inode{Type: meta.TypeFile, Mode: toMode(gm)}); got != gm {
 			t.Errorf("%v -> %04o -> %v", gm, toMode(gm), got)
 		}
@@ -341,9 +351,9 @@ func TestChmodChownChtimes(t *testing.T) {
 	}
 
 	for _, mode := range []os.FileMode{
-		0o4755 & 0o777 | os.ModeSetuid,
+		0o755 | os.ModeSetuid,
 		0o755 | os.ModeSetgid,
-		0o1777&0o777 | os.ModeSticky,
+		0o777 | os.ModeSticky,
 		0o777 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky,
 		0o640,
 	} {
@@ -451,7 +461,7 @@ func TestBadNames(t *testing.T) {
 		wantErr(t, "Rename", e.fs.Rename("f", name), meta.ErrInvalid)
 	}
 	_, err := e.fs.Create("d/..")
-	wantErr(t, "Create(d/..)", err, iofs.ErrNotExist)
+	wantErr(t, "Create(d/..)", err, meta.ErrInvalid)
 	_, err = e.fs.Create("..")
 	wantErr(t, "Create(..)", err, meta.ErrIsDir) // the root's parent is the root
 	if fis, _ := e.fs.ReadDir("/"); !slices.Equal(names(fis), []string{"f"}) {
@@ -462,5 +472,59 @@ func TestBadNames(t *testing.T) {
 	var pe *iofs.PathError
 	if !errors.As(err, &pe) || strings.ContainsRune(pe.Path, 0) {
 		t.Errorf("Lstat error %#v should be a PathError without NUL", err)
+	}
+}
+
+// TestMkdirAllRace: another client creates the name between MkdirAll's
+// lookup and its create. A directory there is fine; a file is not, and must
+// not be reported as a directory made.
+func TestMkdirAllRace(t *testing.T) {
+	for _, kind := range []meta.FileType{meta.TypeFile, meta.TypeSymlink, meta.TypeDir} {
+		t.Run(kind.String(), func(t *testing.T) {
+			e := newEnv(t)
+			if err := e.fs.MkdirAll("p", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			var once sync.Once
+			e.meta.setBefore(func(cmd meta.Command) {
+				c, ok := cmd.(*meta.Create)
+				if !ok || c.Name != "race" {
+					return
+				}
+				once.Do(func() {
+					other := &meta.Create{Vol: c.Vol, Parent: c.Parent, Name: "race", Kind: kind, Mode: 0o755, Target: "t"}
+					if _, err := e.meta.b.Propose(t.Context(), other); err != nil {
+						t.Errorf("the other client's create: %v", err)
+					}
+				})
+			})
+			err := e.fs.MkdirAll("p/race/sub", 0o755)
+			e.meta.setBefore(nil)
+			if kind == meta.TypeDir {
+				if err != nil {
+					t.Fatalf("MkdirAll into a directory made meanwhile: %v", err)
+				}
+				if n := e.ino(t, "p/race/sub"); n.Type != meta.TypeDir {
+					t.Errorf("p/race/sub is a %s", n.Type)
+				}
+				return
+			}
+			wantErr(t, "MkdirAll through a "+kind.String()+" made meanwhile", err, meta.ErrNotDir)
+
+			// The last element too: MkdirAll must not report success.
+			e.meta.setBefore(func(cmd meta.Command) {
+				c, ok := cmd.(*meta.Create)
+				if !ok || c.Name != "last" || c.Kind != meta.TypeDir {
+					return
+				}
+				other := &meta.Create{Vol: c.Vol, Parent: c.Parent, Name: "last", Kind: kind, Mode: 0o644, Target: "t"}
+				if _, err := e.meta.b.Propose(t.Context(), other); err != nil {
+					t.Errorf("the other client's create: %v", err)
+				}
+			})
+			err = e.fs.MkdirAll("p/last", 0o755)
+			e.meta.setBefore(nil)
+			wantErr(t, "MkdirAll of a name made a "+kind.String()+" meanwhile", err, meta.ErrNotDir)
+		})
 	}
 }

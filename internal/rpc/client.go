@@ -234,15 +234,15 @@ func (c *Client) DeleteChunk(ctx context.Context, nodeID string, id chunkstore.I
 	return c.callJSON(ctx, http.MethodDelete, addr, pathChunk, chunkQuery(id), nil, &out)
 }
 
-// StatChunk returns a node's version and length of a chunk.
-func (c *Client) StatChunk(ctx context.Context, nodeID string, id chunkstore.ID) (uint64, int64, error) {
+// StatChunk returns a node's version, length and age of a chunk.
+func (c *Client) StatChunk(ctx context.Context, nodeID string, id chunkstore.ID) (chunkstore.Info, error) {
 	addr, err := c.addr(nodeID)
 	if err != nil {
-		return 0, 0, err
+		return chunkstore.Info{}, err
 	}
-	var out map[string]uint64
+	var out chunkStat
 	if err := c.callJSON(ctx, http.MethodGet, addr, pathStat, chunkQuery(id), nil, &out); err != nil {
-		return 0, 0, err
+		return chunkstore.Info{}, err
 	}
-	return out["version"], int64(out["length"]), nil
+	return chunkstore.Info{Version: out.Version, Length: out.Length, Age: time.Duration(out.AgeMillis) * time.Millisecond}, nil
 }

@@ -215,7 +215,7 @@ func (h *harness) alive(t *testing.T) {
 	if err := h.client.PutChunk(t.Context(), "n1", id, 1, []byte("still here")); err != nil {
 		t.Fatalf("server stopped serving: PutChunk: %v", err)
 	}
-	if v, n, err := h.client.StatChunk(t.Context(), "n1", id); err != nil || v != 1 || n != 10 {
-		t.Fatalf("server stopped serving: StatChunk = %d, %d, %v", v, n, err)
+	if info, err := h.client.StatChunk(t.Context(), "n1", id); err != nil || info.Version != 1 || info.Length != 10 {
+		t.Fatalf("server stopped serving: StatChunk = %+v, %v", info, err)
 	}
 }

@@ -77,7 +77,7 @@ func TestAuthRejectsMissingOrWrongToken(t *testing.T) {
 	checks["PutChunk"] = bad.PutChunk(ctx, "n1", id, 1, []byte("x"))
 	_, checks["ReadChunk"] = bad.ReadChunk(ctx, "n1", id, 1, 0, 1)
 	_, _, checks["FetchChunk"] = bad.FetchChunk(ctx, "n1", id)
-	_, _, checks["StatChunk"] = bad.StatChunk(ctx, "n1", id)
+	_, checks["StatChunk"] = bad.StatChunk(ctx, "n1", id)
 	checks["DeleteChunk"] = bad.DeleteChunk(ctx, "n1", id)
 	_, checks["ForwardApply"] = bad.ForwardApply(ctx, "n1", []byte{1, 1, '{', '}'})
 	_, checks["LeaderIndex"] = bad.LeaderIndex(ctx, "n1")
@@ -113,8 +113,20 @@ func TestChunkRoundTrip(t *testing.T) {
 	if n, err := c.WriteChunk(ctx, "n1", id, 0, 1, 0, 0, model); err != nil || n != int64(len(model)) {
 		t.Fatalf("WriteChunk new = %d, %v; want %d", n, err, len(model))
 	}
-	if v, n, err := c.StatChunk(ctx, "n1", id); err != nil || v != 1 || n != int64(len(model)) {
-		t.Fatalf("StatChunk = %d, %d, %v; want 1, %d", v, n, err, len(model))
+	info, err := c.StatChunk(ctx, "n1", id)
+	if err != nil || info.Version != 1 || info.Length != int64(len(model)) {
+		t.Fatalf("StatChunk = %+v, %v; want version 1, length %d", info, err, len(model))
+	}
+	// The age is the peer's own measure of its file's last change.
+	if info.Age < 0 || info.Age > time.Minute {
+		t.Errorf("StatChunk age %v of a chunk just written", info.Age)
+	}
+	hourAgo := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(chunkFile(t, h.storeDir, id), hourAgo, hourAgo); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.StatChunk(ctx, "n1", id); err != nil || info.Age < time.Hour || info.Age > time.Hour+time.Minute {
+		t.Errorf("StatChunk of a chunk last changed an hour ago = %+v, %v", info, err)
 	}
 	got, err := c.ReadChunk(ctx, "n1", id, 1, 100, 5000)
 	if err != nil || !bytes.Equal(got, model[100:5100]) {
@@ -157,8 +169,8 @@ func TestChunkRoundTrip(t *testing.T) {
 	if err := c.PutChunk(ctx, "n1", id2, 8, nil); err != nil {
 		t.Fatalf("PutChunk empty: %v", err)
 	}
-	if v, n, err := c.StatChunk(ctx, "n1", id2); err != nil || v != 8 || n != 0 {
-		t.Fatalf("StatChunk after empty Put = %d, %d, %v; want 8, 0", v, n, err)
+	if info, err := c.StatChunk(ctx, "n1", id2); err != nil || info.Version != 8 || info.Length != 0 {
+		t.Fatalf("StatChunk after empty Put = %+v, %v; want version 8, length 0", info, err)
 	}
 	if data, v, err := c.FetchChunk(ctx, "n1", id2); err != nil || v != 8 || len(data) != 0 {
 		t.Fatalf("FetchChunk of empty chunk = %q at %d, %v", data, v, err)
@@ -176,10 +188,10 @@ func TestChunkRoundTrip(t *testing.T) {
 			t.Fatalf("DeleteChunk #%d: %v", i+1, err)
 		}
 	}
-	if _, _, err := c.StatChunk(ctx, "n1", id); !errors.Is(err, chunkstore.ErrNotFound) {
+	if _, err := c.StatChunk(ctx, "n1", id); !errors.Is(err, chunkstore.ErrNotFound) {
 		t.Fatalf("StatChunk after delete: %v, want ErrNotFound", err)
 	}
-	if _, _, err := c.StatChunk(ctx, "n1", id2); err != nil {
+	if _, err := c.StatChunk(ctx, "n1", id2); err != nil {
 		t.Fatalf("deleting one chunk touched another: %v", err)
 	}
 }
@@ -244,7 +256,7 @@ func TestChunkErrorsAreSentinels(t *testing.T) {
 	check("ReadChunk missing", err, iofs.ErrNotExist)
 	_, _, err = c.FetchChunk(ctx, "n1", missing)
 	check("FetchChunk missing", err, chunkstore.ErrNotFound)
-	_, _, err = c.StatChunk(ctx, "n1", missing)
+	_, err = c.StatChunk(ctx, "n1", missing)
 	check("StatChunk missing", err, chunkstore.ErrNotFound)
 	_, err = c.WriteChunk(ctx, "n1", missing, 1, 2, 10, 0, []byte("x"))
 	check("WriteChunk on missing base", err, chunkstore.ErrNotFound)
@@ -288,7 +300,7 @@ func TestChunkErrorsAreSentinels(t *testing.T) {
 	}
 
 	// Sentinels of one package do not match the other's.
-	_, _, err = c.StatChunk(ctx, "n1", missing)
+	_, err = c.StatChunk(ctx, "n1", missing)
 	if errors.Is(err, meta.ErrNotExist) || errors.Is(err, chunkstore.ErrCorrupt) {
 		t.Errorf("ErrNotFound from the wire also matches %v", err)
 	}
@@ -416,7 +428,7 @@ func TestUnreachable(t *testing.T) {
 		calls["PutChunk"] = c.PutChunk(ctx, node, id, 1, []byte("x"))
 		_, calls["ReadChunk"] = c.ReadChunk(ctx, node, id, 1, 0, 1)
 		_, _, calls["FetchChunk"] = c.FetchChunk(ctx, node, id)
-		_, _, calls["StatChunk"] = c.StatChunk(ctx, node, id)
+		_, calls["StatChunk"] = c.StatChunk(ctx, node, id)
 		calls["DeleteChunk"] = c.DeleteChunk(ctx, node, id)
 		calls["JoinLeader"] = c.JoinLeader(ctx, node, meta.NodeInfo{ID: "n9"})
 		for call, err := range calls {
@@ -448,7 +460,7 @@ func TestUnreachable(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, _, err = c.StatChunk(short, "hung", id)
+	_, err = c.StatChunk(short, "hung", id)
 	if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("StatChunk to a hung peer: %v; want ErrUnreachable and DeadlineExceeded", err)
 	}
@@ -459,7 +471,7 @@ func TestUnreachable(t *testing.T) {
 	// The callTimeout bounds calls without a deadline of their own.
 	quick := h.newClient(t, testSecret, 200*time.Millisecond)
 	start = time.Now()
-	if _, _, err := quick.StatChunk(ctx, "hung", id); !errors.Is(err, ErrUnreachable) {
+	if _, err := quick.StatChunk(ctx, "hung", id); !errors.Is(err, ErrUnreachable) {
 		t.Errorf("StatChunk past the call timeout: %v; want ErrUnreachable", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
@@ -469,7 +481,7 @@ func TestUnreachable(t *testing.T) {
 	// A cancelled call is reported as such.
 	cancelled, cancelNow := context.WithCancel(ctx)
 	cancelNow()
-	if _, _, err := c.StatChunk(cancelled, "n1", id); !errors.Is(err, context.Canceled) {
+	if _, err := c.StatChunk(cancelled, "n1", id); !errors.Is(err, context.Canceled) {
 		t.Errorf("StatChunk with a cancelled context: %v", err)
 	}
 

@@ -33,7 +33,7 @@ type ChunkService interface {
 	Read(id chunkstore.ID, version uint64, off int64, length int) ([]byte, error)
 	ReadAll(id chunkstore.ID) ([]byte, uint64, error)
 	Put(id chunkstore.ID, version uint64, data []byte) error
-	Stat(id chunkstore.ID) (uint64, int64, error)
+	Inspect(id chunkstore.ID) (chunkstore.Info, error)
 	Delete(id chunkstore.ID) error
 }
 
@@ -168,6 +168,13 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]string{"status": "joined"})
 }
 
+// chunkStat is the reply of a chunk stat call.
+type chunkStat struct {
+	Version   uint64 `json:"version"`
+	Length    int64  `json:"length"`
+	AgeMillis int64  `json:"age_ms"`
+}
+
 // chunkParams parses the query of a chunk call.
 type chunkParams struct {
 	id                   chunkstore.ID
@@ -297,10 +304,10 @@ func (s *Server) handleChunkStat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
-	v, n, err := s.chunks.Stat(p.id)
+	info, err := s.chunks.Inspect(p.id)
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, map[string]uint64{"version": v, "length": uint64(n)})
+	writeJSON(w, chunkStat{Version: info.Version, Length: info.Length, AgeMillis: info.Age.Milliseconds()})
 }
