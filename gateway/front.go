@@ -45,6 +45,8 @@ type outRecord struct {
 // rtmax/wtmax); go-nfs itself would advertise 1 GiB.
 const maxIO = 1 << 20
 
+var _ net.Conn = (*frontConn)(nil)
+
 // maxRecord bounds one incoming RPC record: a maxIO WRITE plus its headers
 // fits; a client claiming more is cut off before anything is allocated.
 const maxRecord = maxIO + 64<<10

@@ -64,13 +64,15 @@ func (e *CodedError) Is(target error) bool {
 	return e.is != nil && target == e.is
 }
 
-var byCode = map[Code]*CodedError{}
-
-func init() {
+// sentinel returns the error of a wire code, or nil for an unknown one.
+func sentinel(c Code) *CodedError {
 	for _, e := range []*CodedError{ErrNotExist, ErrExist, ErrNotEmpty, ErrNotDir, ErrIsDir, ErrInvalid,
 		ErrNameTooLong, ErrConflict, ErrNoVolume, ErrVolumeExist, ErrNoLeader, ErrLoop} {
-		byCode[e.Code] = e
+		if e.Code == c {
+			return e
+		}
 	}
+	return nil
 }
 
 // CodeOf returns the wire code of err (CodeInternal for foreign errors).
@@ -91,7 +93,7 @@ func ErrorFor(c Code, msg string) error {
 	if c == CodeOK {
 		return nil
 	}
-	if e, ok := byCode[c]; ok {
+	if e := sentinel(c); e != nil {
 		if msg == "" || msg == e.msg {
 			return e
 		}

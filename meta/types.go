@@ -1,8 +1,9 @@
 package meta
 
-// Values stored in the FSM. Every value is encoded as JSON inside a small
-// versioned envelope (see codec.go); field names are part of the on-disk
-// format, so rename nothing and only add fields with zero-value defaults.
+// Values stored in the FSM. Every value is encoded as JSON; the layout of
+// meta.db as a whole is versioned by StorageVersion (schema.go). Field names
+// are part of the on-disk format, so rename nothing and only add fields with
+// zero-value defaults.
 
 // RootIno is the inode number of every volume's root directory.
 const RootIno uint64 = 1

@@ -198,6 +198,19 @@ func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, 
 	return nil, lastErr
 }
 
+// Truncate sets the size of file ino, ordered with this node's writes to it
+// (a write in flight cannot commit after the truncate and bring cut bytes
+// back).
+func (r *Replicator) Truncate(ctx context.Context, vol *meta.Volume, ino uint64, size uint64) (*meta.Inode, error) {
+	unlock := r.files.lock(fileKey{vol.ID, ino})
+	defer unlock()
+	res, err := r.meta.Propose(ctx, &meta.SetAttr{Vol: vol.ID, Ino: ino, Size: &size})
+	if err != nil {
+		return nil, err
+	}
+	return res.Inode, nil
+}
+
 func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error) {
 	pieces := split(vol.ChunkSize, off, data)
 	cmd := &meta.CommitWrite{Vol: vol.ID, Ino: ino, Size: uint64(off) + uint64(len(data))}
@@ -347,6 +360,40 @@ func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64
 		}
 		err = r.readPieceOnce(ctx, vol, ino, p)
 	}
+	if errors.Is(err, chunkstore.ErrVersionMismatch) {
+		// Still no replica at the committed version: a write that never
+		// committed reached all of them. Reconcile them, then read.
+		if rerr := r.repairChunk(ctx, vol, ino, p.index); rerr != nil && !errors.Is(rerr, chunkstore.ErrVersionMismatch) {
+			return fmt.Errorf("%w (repair: %v)", err, rerr)
+		}
+		err = r.readPieceOnce(ctx, vol, ino, p)
+	}
+	return err
+}
+
+// repairChunk reconciles a chunk none of whose replicas holds the committed
+// version, under the file's write lock.
+func (r *Replicator) repairChunk(ctx context.Context, vol *meta.Volume, ino, index uint64) error {
+	unlock := r.files.lock(fileKey{vol.ID, ino})
+	defer unlock()
+	ch, ok, err := r.meta.FSM().Chunk(vol.ID, ino, index)
+	if err != nil || !ok {
+		return err
+	}
+	id := ChunkID(vol.ID, ino, index)
+	var mismatched []string
+	for _, node := range ch.Replicas {
+		info, err := r.inspect(ctx, node, id)
+		if err != nil {
+			continue
+		}
+		if info.Version == ch.Version {
+			return nil // a replica has it after all: nothing to repair
+		}
+		mismatched = append(mismatched, node)
+	}
+	cw := meta.ChunkWrite{Index: index, BaseVersion: ch.Version, Version: nextVersion(ch.Version, r.tag)}
+	_, err = r.reconcile(ctx, vol, ino, id, ch.Version, cw, mismatched)
 	return err
 }
 

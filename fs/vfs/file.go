@@ -118,8 +118,7 @@ func (f *file) Truncate(size int64) error {
 	if size < 0 {
 		return fmt.Errorf("vfs: negative size: %w", iofs.ErrInvalid)
 	}
-	s := uint64(size)
-	_, err := f.fs.propose(&meta.SetAttr{Vol: f.fs.volID, Ino: f.ino, Size: &s})
+	_, err := f.fs.truncate(f.ino, uint64(size))
 	return err
 }
 

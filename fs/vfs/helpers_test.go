@@ -102,6 +102,14 @@ func (d *memData) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, off
 	return res.Inode, nil
 }
 
+func (d *memData) Truncate(ctx context.Context, vol *meta.Volume, ino uint64, size uint64) (*meta.Inode, error) {
+	res, err := d.meta.Propose(ctx, &meta.SetAttr{Vol: vol.ID, Ino: ino, Size: &size})
+	if err != nil {
+		return nil, err
+	}
+	return res.Inode, nil
+}
+
 func (d *memData) ReadAt(_ context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset", meta.ErrInvalid)

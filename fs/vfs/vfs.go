@@ -39,6 +39,8 @@ type Metadata interface {
 type Data interface {
 	WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error)
 	ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error)
+	// Truncate sets the size of a file, ordered with the file's writes.
+	Truncate(ctx context.Context, vol *meta.Volume, ino uint64, size uint64) (*meta.Inode, error)
 }
 
 // Clock gives proposers their timestamps.
@@ -209,6 +211,18 @@ func (f *FS) propose(cmd meta.Command) (*meta.Result, error) {
 	return f.meta.Propose(ctx, cmd)
 }
 
+// truncate sets a file's size through the data path, so that it is
+// ordered with the writes to the file this node is making.
+func (f *FS) truncate(ino, size uint64) (*meta.Inode, error) {
+	vol, err := f.volume()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := f.ctx()
+	defer cancel()
+	return f.data.Truncate(ctx, vol, ino, size)
+}
+
 func (f *FS) now() int64 { return f.clock.Now().UnixNano() }
 
 // Stat returns the attributes of p without following a final symlink.
@@ -280,12 +294,9 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 		return nil, pathErr("open", p, meta.ErrIsDir)
 	}
 	if n.Type == meta.TypeFile && flag&os.O_TRUNC != 0 && writable && n.Size > 0 {
-		zero := uint64(0)
-		res, err := f.propose(&meta.SetAttr{Vol: f.volID, Ino: n.Ino, Size: &zero})
-		if err != nil {
+		if n, err = f.truncate(n.Ino, 0); err != nil {
 			return nil, pathErr("truncate", p, err)
 		}
-		n = res.Inode
 	}
 	return &file{fs: f, ino: n.Ino, name: f.Join(HandlePath(n)...), flag: flag}, nil
 }

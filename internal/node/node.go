@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/gateway"
 	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/internal/rpc"
@@ -32,6 +33,19 @@ type SystemClock struct{}
 
 // Now returns the current time.
 func (SystemClock) Now() time.Time { return time.Now() }
+
+// The pieces a node wires together, checked at compile time.
+var (
+	_ admin.Backend          = (*Node)(nil)
+	_ rpc.Joiner             = (*Node)(nil)
+	_ rpc.MetaService        = (*meta.Node)(nil)
+	_ rpc.ChunkService       = (*chunkstore.Store)(nil)
+	_ replication.Metadata   = (*meta.Node)(nil)
+	_ replication.Peers      = (*rpc.Client)(nil)
+	_ replication.LocalStore = (*chunkstore.Store)(nil)
+	_ gateway.Metadata       = (*meta.Node)(nil)
+	_ vfs.Data               = (*replication.Replicator)(nil)
+)
 
 // Node is one running fsrepd node.
 type Node struct {

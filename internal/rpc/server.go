@@ -68,8 +68,11 @@ func NewServer(secret []byte, m MetaService, j Joiner, c ChunkService, log *slog
 	s.srv = &http.Server{
 		Handler:           s.auth(mux),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A whole chunk body must arrive within ReadTimeout: a peer (or an
+		// unauthenticated client) cannot hold a connection open by stalling.
+		ReadTimeout: 2 * time.Minute,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s
 }
