@@ -1,277 +1,269 @@
 package gateway
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
+	"time"
+
+	"github.com/fsrep/fsrep/fs/vfs"
 )
 
-// frontConn sits between a client socket and go-nfs. It reassembles the
-// client's RPC records so that it can answer the procedures go-nfs lacks
-// itself (today: MOUNT EXPORT, which libnfs and showmount call after MNT),
-// and it bounds record sizes before go-nfs allocates anything. Outgoing
-// records are tracked so that a reply of ours never lands inside one of
-// go-nfs's replies, which go-nfs may write in several pieces.
-//
-// This is the seed of the RPC front the design calls for; the procedures
-// it answers and the checks it makes grow here.
-type frontConn struct {
-	net.Conn
-	exports func() []string // export paths for MOUNT EXPORT
-	valid   func(fh []byte) bool
-	onClose func(*frontConn)
-
-	in  bytes.Buffer // whole records waiting for go-nfs
-	hdr [4]byte
-
-	recMu    sync.Mutex // held while one outgoing record is being written
-	outState outRecord
-	broken   bool // a write failed: the stream is unusable (guarded by recMu)
-	once     sync.Once
-}
-
-type outRecord struct {
-	hdr       []byte // partial fragment header
-	remaining uint32 // body bytes left in the current fragment
-	last      bool   // the current fragment ends the record
-	open      bool   // a record is in progress (recMu held)
-}
+// The RPC front owns each client socket. It reads and bounds RPC records,
+// checks call headers (RPC version, program and version), captures the
+// caller's AUTH_SYS credentials, answers itself the procedures go-nfs lacks
+// or gets wrong (MOUNT EXPORT, FSINFO, the argument and reply layout of
+// LINK), refuses file handles longer than any fsrep mints before go-nfs
+// allocates them, and spreads the rest over the connection's lanes so that
+// many requests of one client are in flight at once. Replies go back as
+// they complete, matched by XID as RPC allows.
 
 // maxIO is the largest READ and WRITE the gateway advertises (FSINFO
 // rtmax/wtmax); go-nfs itself would advertise 1 GiB.
 const maxIO = 1 << 20
 
-var _ net.Conn = (*frontConn)(nil)
-
 // maxRecord bounds one incoming RPC record: a maxIO WRITE plus its headers
 // fits; a client claiming more is cut off before anything is allocated.
 const maxRecord = maxIO + 64<<10
 
-// RPC constants used by the front.
-const (
-	rpcCall        = 0
-	rpcReply       = 1
-	mountProg      = 100005
-	mountVers3     = 3
-	mountProcExpor = 5
-	nfsProg        = 100003
-	nfsVers3       = 3
-	nfsProcFSInfo  = 19
-)
+// maxReply bounds a reply read back from a lane (a maxIO READ plus headers).
+const maxReply = maxIO + 64<<10
 
-var errRecordTooLarge = errors.New("gateway: RPC record exceeds the size limit")
+// maxHandle is the longest file handle accepted (NFSv3 allows 64 bytes).
+const maxHandle = 64
 
-func (c *frontConn) Read(p []byte) (int, error) {
-	for c.in.Len() == 0 {
-		if err := c.readRecord(); err != nil {
-			// go-nfs keeps a connection open after a read error other than
-			// EOF; close it so the client sees the end and the slot is freed.
-			c.Close()
-			return 0, err
+// clientConn is one client connection and its lanes.
+type clientConn struct {
+	s      *Server
+	nc     net.Conn
+	client string
+
+	wmu   sync.Mutex // serialises reply writes
+	lanes chan *lane
+	mu    sync.Mutex
+	all   map[*lane]struct{}
+	wg    sync.WaitGroup
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	cc := &clientConn{s: s, nc: nc, client: nc.RemoteAddr().String(),
+		lanes: make(chan *lane, s.cfg.Lanes), all: map[*lane]struct{}{}}
+	for i := 0; i < s.cfg.Lanes; i++ {
+		cc.lanes <- cc.newLane()
+	}
+	defer func() {
+		// Closing the lanes ends any round trip still waiting on go-nfs.
+		cc.mu.Lock()
+		for l := range cc.all {
+			l.close()
 		}
-	}
-	return c.in.Read(p)
-}
-
-// readRecord reads one fragment from the socket and either answers it or
-// queues it for go-nfs.
-func (c *frontConn) readRecord() error {
-	if _, err := io.ReadFull(c.Conn, c.hdr[:]); err != nil {
-		return err
-	}
-	h := binary.BigEndian.Uint32(c.hdr[:])
-	size := h &^ (1 << 31)
-	if size > maxRecord {
-		return fmt.Errorf("%w: %d bytes", errRecordTooLarge, size)
-	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(c.Conn, body); err != nil {
-		return err
-	}
-	if h&(1<<31) != 0 && c.answer(body) {
-		return nil
-	}
-	if err := checkCall(body); err != nil {
-		return err
-	}
-	c.in.Write(c.hdr[:])
-	c.in.Write(body)
-	return nil
-}
-
-// answer handles a complete call the front serves itself; false passes it on.
-func (c *frontConn) answer(body []byte) bool {
-	if len(body) < 24 {
-		return false
-	}
-	u := func(i int) uint32 { return binary.BigEndian.Uint32(body[i:]) }
-	xid, mtype, rpcvers, prog, vers, proc := u(0), u(4), u(8), u(12), u(16), u(20)
-	if mtype != rpcCall || rpcvers != 2 {
-		return false
-	}
-	var r bytes.Buffer
-	w := func(v uint32) { _ = binary.Write(&r, binary.BigEndian, v) }
-	w(0) // fragment header, filled below
-	w(xid)
-	w(rpcReply)
-	w(0) // MSG_ACCEPTED
-	w(0) // verifier AUTH_NONE
-	w(0) // verifier length
-	w(0) // SUCCESS
-	switch {
-	case prog == mountProg && vers == mountVers3 && proc == mountProcExpor:
-		for _, e := range c.exports() {
-			w(1) // an export follows
-			w(uint32(len(e)))
-			r.WriteString(e)
-			for pad := (4 - len(e)%4) % 4; pad > 0; pad-- {
-				r.WriteByte(0)
+		cc.mu.Unlock()
+		cc.wg.Wait()
+		nc.Close()
+	}()
+	br := bufio.NewReaderSize(nc, 64<<10)
+	for {
+		if err := nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
+			return
+		}
+		rec, err := readRecord(br, maxRecord)
+		if err != nil {
+			if errors.Is(err, errRecordTooLarge) {
+				s.log.Info("closing a client that sent an oversized record", "client", cc.client, "err", err)
 			}
-			w(0) // no groups: every client may mount
+			return
 		}
-		w(0) // end of the list
-	case prog == nfsProg && vers == nfsVers3 && proc == nfsProcFSInfo:
-		fh, ok := callArgHandle(body)
-		if !ok || !c.valid(fh) {
-			return false // go-nfs answers the error
+		c, err := parseCall(rec)
+		if err != nil {
+			// Without a sound header there is no XID to answer.
+			s.log.Info("closing a client that sent a malformed call", "client", cc.client, "err", err)
+			return
 		}
-		w(0) // NFS3_OK
-		w(0) // no post-op attributes
-		for _, v := range []uint32{maxIO, maxIO, 4096, maxIO, maxIO, 4096, 64 << 10} {
-			w(v) // rtmax rtpref rtmult wtmax wtpref wtmult dtpref
-		}
-		w(1 << 30) // maxfilesize 2^62, high word
-		w(0)
-		w(0) // time_delta: 1 ns
-		w(1)
-		w(0x1 | 0x2 | 0x8 | 0x10) // LINK SYMLINK HOMOGENEOUS CANSETTIME
-	default:
-		return false
-	}
-	out := r.Bytes()
-	binary.BigEndian.PutUint32(out, uint32(len(out)-4)|1<<31)
-	c.recMu.Lock()
-	defer c.recMu.Unlock()
-	if !c.broken {
-		if _, err := c.Conn.Write(out); err != nil {
-			c.broken = true
-			c.Conn.Close()
-		}
-	}
-	return true
-}
-
-// checkCall refuses an NFSv3 call whose leading file handle claims more
-// than 64 bytes or more than the record holds: go-nfs would allocate the
-// claimed size before reading it (a 60-byte call could claim 4 GiB).
-func checkCall(b []byte) error {
-	if len(b) < 24 {
-		return nil
-	}
-	u := func(i int) uint32 { return binary.BigEndian.Uint32(b[i:]) }
-	if u(4) != rpcCall || u(12) != nfsProg || u(20) == 0 {
-		return nil
-	}
-	if _, ok := callArgHandle(b); !ok {
-		return fmt.Errorf("gateway: NFS call %d with a malformed or oversized file handle", u(20))
-	}
-	return nil
-}
-
-// callArgHandle returns the file handle that starts the arguments of a
-// call whose body is b (after the credential and verifier).
-func callArgHandle(b []byte) ([]byte, bool) {
-	off := 24
-	for i := 0; i < 2; i++ { // credential, verifier: flavor, length, body
-		if len(b) < off+8 {
-			return nil, false
-		}
-		n := int(binary.BigEndian.Uint32(b[off+4:]))
-		if n > 400 {
-			return nil, false
-		}
-		off += 8 + (n+3)&^3
-	}
-	if len(b) < off+4 {
-		return nil, false
-	}
-	n := int(binary.BigEndian.Uint32(b[off:]))
-	if n > 64 || len(b) < off+4+n {
-		return nil, false
-	}
-	return b[off+4 : off+4+n], true
-}
-
-// Write passes go-nfs's output through, holding recMu from the first byte
-// of a record to its last so that answer never interleaves.
-func (c *frontConn) Write(p []byte) (int, error) {
-	written := 0
-	for len(p) > 0 {
-		s := &c.outState
-		if !s.open {
-			c.recMu.Lock()
-			if c.broken {
-				c.recMu.Unlock()
-				return written, net.ErrClosed
-			}
-			s.open = true
-		}
-		if s.remaining == 0 && len(s.hdr) < 4 {
-			n := min(4-len(s.hdr), len(p))
-			s.hdr = append(s.hdr, p[:n]...)
-			if err := c.raw(p[:n]); err != nil {
-				return written, err
-			}
-			written += n
-			p = p[n:]
-			if len(s.hdr) == 4 {
-				h := binary.BigEndian.Uint32(s.hdr)
-				s.remaining, s.last = h&^(1<<31), h&(1<<31) != 0
-				s.hdr = s.hdr[:0]
-				c.endFragment()
-			}
+		if reply := s.answer(c, rec); reply != nil {
+			cc.write(reply)
 			continue
 		}
-		n := min(int(s.remaining), len(p))
-		if err := c.raw(p[:n]); err != nil {
-			return written, err
+		if c.proc == nfsProcLink && c.prog == nfsProg {
+			if rec, err = s.rewriteLink(c, rec); err != nil {
+				cc.write(accepted(c.xid, acceptGarbageArgs).b)
+				continue
+			}
 		}
-		written += n
-		p = p[n:]
-		s.remaining -= uint32(n)
-		c.endFragment()
-	}
-	return written, nil
-}
-
-// endFragment releases recMu when the last fragment of a record is done.
-func (c *frontConn) endFragment() {
-	s := &c.outState
-	if s.remaining == 0 && len(s.hdr) == 0 && s.last {
-		s.open, s.last = false, false
-		c.recMu.Unlock()
+		l := <-cc.lanes
+		cc.wg.Add(1)
+		go cc.dispatch(l, c, rec)
 	}
 }
 
-// raw writes to the socket. On an error the record can never be completed:
-// the connection is closed and recMu released, so that answer (and Close)
-// cannot wait forever for the end of a record that will not come.
-func (c *frontConn) raw(p []byte) error {
-	_, err := c.Conn.Write(p)
+func (cc *clientConn) newLane() *lane {
+	l := newLane(cc.s.h, cc.s.verifier, cc.client)
+	cc.mu.Lock()
+	cc.all[l] = struct{}{}
+	cc.mu.Unlock()
+	return l
+}
+
+// dispatch runs one call on a lane and writes its reply.
+func (cc *clientConn) dispatch(l *lane, c call, rec []byte) {
+	defer cc.wg.Done()
+	reply, err := func() (reply []byte, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("panic: %v", p)
+			}
+		}()
+		return l.roundTrip(rec, c.cred, cc.s.cfg.LaneTimeout)
+	}()
 	if err != nil {
-		c.broken = true
-		c.outState = outRecord{}
-		c.recMu.Unlock()
-		c.Conn.Close()
+		// The lane is in an unknown state: replace it.
+		cc.s.log.Warn("lane failed", "client", cc.client, "xid", c.xid, "prog", c.prog, "proc", c.proc, "err", err)
+		l.close()
+		cc.mu.Lock()
+		delete(cc.all, l)
+		cc.mu.Unlock()
+		l = cc.newLane()
+		reply = accepted(c.xid, acceptSystemErr).b
+	} else if c.prog == nfsProg && c.proc == nfsProcLink {
+		reply = fixLinkReply(reply)
 	}
-	return err
+	cc.lanes <- l
+	cc.write(reply)
 }
 
-func (c *frontConn) Close() error {
-	c.once.Do(func() { c.onClose(c) })
-	return c.Conn.Close()
+func (cc *clientConn) write(body []byte) {
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock()
+	_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.WriteTimeout))
+	if _, err := cc.nc.Write(frame(body)); err != nil {
+		cc.nc.Close() // the reader loop ends on its next read
+	}
+}
+
+// answer returns the reply to a call the front serves itself, or nil to
+// pass the call on.
+func (s *Server) answer(c call, rec []byte) []byte {
+	if c.rpcvers != 2 {
+		return rpcMismatch(c.xid)
+	}
+	switch c.prog {
+	case nfsProg, mountProg:
+		if c.vers != 3 {
+			return mismatch(c.xid, 3)
+		}
+	default:
+		return accepted(c.xid, acceptProgUnavail).b
+	}
+	if c.prog == mountProg {
+		if c.proc > mountProcExport {
+			return accepted(c.xid, acceptProcUnavail).b
+		}
+		if c.proc == mountProcExport {
+			w := accepted(c.xid, acceptSuccess)
+			for _, e := range s.h.exportPaths() {
+				w.u32(1) // an export follows
+				w.opaque([]byte(e))
+				w.u32(0) // no groups: every client may mount
+			}
+			w.u32(0)
+			return w.b
+		}
+		return nil
+	}
+	if c.proc > 21 {
+		return accepted(c.xid, acceptProcUnavail).b
+	}
+	if c.proc == 0 {
+		return nil
+	}
+	// Every NFSv3 procedure but NULL starts with a file handle; go-nfs
+	// would allocate whatever length it claims.
+	r := &xdrReader{b: rec, off: c.args}
+	fh := r.opaque(maxHandle)
+	if r.err != nil {
+		return accepted(c.xid, acceptGarbageArgs).b
+	}
+	if c.proc == nfsProcFSInfo {
+		if _, _, err := s.h.resolveHandle(fh); err != nil {
+			return nil // go-nfs answers the error
+		}
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(0) // NFS3_OK
+		w.u32(0) // no post-op attributes
+		for _, v := range []uint32{maxIO, maxIO, 4096, maxIO, maxIO, 4096, 64 << 10} {
+			w.u32(v) // rtmax rtpref rtmult wtmax wtpref wtmult dtpref
+		}
+		w.u64(1 << 62) // maxfilesize
+		w.u32(0)       // time_delta: 1 ns
+		w.u32(1)
+		w.u32(0x1 | 0x2 | 0x8 | 0x10) // LINK SYMLINK HOMOGENEOUS CANSETTIME
+		return w.b
+	}
+	return nil
+}
+
+// rewriteLink turns a LINK3args call (file handle, then the directory and
+// name of the new link) into the layout go-nfs v0.0.4 parses for LINK
+// (directory, name, sattr3, target path), with the target given as the
+// inode token of the file.
+func (s *Server) rewriteLink(c call, rec []byte) ([]byte, error) {
+	r := &xdrReader{b: rec, off: c.args}
+	file := r.opaque(maxHandle)
+	dir := r.opaque(maxHandle)
+	name := r.opaque(255)
+	if r.err != nil {
+		return nil, r.err
+	}
+	ino, ok := s.h.handleInode(file)
+	if !ok {
+		// An unknown file: let go-nfs report the directory or name error,
+		// and link to a target that does not resolve.
+		ino = 0
+	}
+	w := &replyWriter{b: append([]byte(nil), rec[:c.args]...)}
+	w.opaque(dir)
+	w.opaque(name)
+	for i := 0; i < 6; i++ {
+		w.u32(0) // sattr3: set nothing
+	}
+	w.opaque([]byte(vfs.Token(ino)))
+	return w.b, nil
+}
+
+// fixLinkReply turns go-nfs's LINK reply (laid out like SYMLINK's: status,
+// post_op_fh3, post_op_attr, wcc_data) into LINK3res (status, post_op_attr,
+// wcc_data), and adds the post_op_attr its error replies lack.
+func fixLinkReply(b []byte) []byte {
+	r := &xdrReader{b: b}
+	r.u32() // xid
+	r.u32() // reply
+	if r.u32() != msgAccepted {
+		return b
+	}
+	r.u32()       // verifier flavor
+	r.opaque(400) // verifier
+	if r.u32() != acceptSuccess || r.err != nil {
+		return b
+	}
+	statusAt := r.off
+	status := r.u32()
+	if r.err != nil {
+		return b
+	}
+	rest := r.off
+	out := append([]byte(nil), b[:statusAt]...)
+	out = binary.BigEndian.AppendUint32(out, status)
+	if status != 0 {
+		out = binary.BigEndian.AppendUint32(out, 0) // no file attributes
+		return append(out, b[rest:]...)
+	}
+	if r.u32() == 1 {
+		r.opaque(maxHandle) // the handle go-nfs added
+	}
+	if r.err != nil {
+		return b
+	}
+	return append(out, b[r.off:]...)
 }

@@ -65,24 +65,39 @@ func (h *Handler) fsFor(volID uint32) *vfs.FS {
 	defer h.mu.Unlock()
 	f := h.fss[volID]
 	if f == nil {
-		f = vfs.New(volID, h.meta, h.data, h.clock, vfs.Owner{}, h.cfg.OpTimeout)
+		f = h.newFS(volID)
 		h.fss[volID] = f
 	}
 	return f
 }
 
+// newFS returns a filesystem view of a volume, owned by root until a
+// front lane sets the caller.
+func (h *Handler) newFS(volID uint32) *vfs.FS {
+	return vfs.New(volID, h.meta, h.data, h.clock, vfs.Owner{}, h.cfg.OpTimeout)
+}
+
 // Mount resolves an export path "/<volume>" to the volume's filesystem.
 func (h *Handler) Mount(ctx context.Context, conn net.Conn, req nfs.MountRequest) (nfs.MountStatus, billy.Filesystem, []nfs.AuthFlavor) {
-	name := strings.Trim(string(req.Dirpath), "/")
-	if name == "" || strings.Contains(name, "/") {
+	vol, ok := h.mountVolume(string(req.Dirpath), conn.RemoteAddr().String())
+	if !ok {
 		return nfs.MountStatusErrNoEnt, nil, nil
+	}
+	return nfs.MountStatusOk, h.fsFor(vol), []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
+}
+
+// mountVolume resolves an export path to a volume ID.
+func (h *Handler) mountVolume(dirpath, client string) (uint32, bool) {
+	name := strings.Trim(dirpath, "/")
+	if name == "" || strings.Contains(name, "/") {
+		return 0, false
 	}
 	vol, err := h.meta.FSM().Volume(name)
 	if err != nil {
-		h.log.Info("mount refused", "export", string(req.Dirpath), "client", conn.RemoteAddr().String(), "err", err)
-		return nfs.MountStatusErrNoEnt, nil, nil
+		h.log.Info("mount refused", "export", dirpath, "client", client, "err", err)
+		return 0, false
 	}
-	return nfs.MountStatusOk, h.fsFor(vol.ID), []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
+	return vol.ID, true
 }
 
 // exportPaths lists "/<volume>" for every volume (MOUNT EXPORT).
@@ -150,13 +165,22 @@ func (h *Handler) ToHandle(fs billy.Filesystem, path []string) []byte {
 // ErrStale is returned for a handle whose object no longer exists.
 var ErrStale = errors.New("gateway: stale file handle")
 
-// FromHandle decodes a handle into its volume filesystem and path tokens. An
-// inode this node does not know may have been created through a node ahead
-// of it: the node catches up with the leader before calling it stale.
+// FromHandle decodes a handle into its volume filesystem and path tokens.
 func (h *Handler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
-	id, err := h.codec.Decode(fh)
+	vol, path, err := h.resolveHandle(fh)
 	if err != nil {
 		return nil, nil, err
+	}
+	return h.fsFor(vol), path, nil
+}
+
+// resolveHandle decodes a handle into its volume and path tokens. An inode
+// this node does not know may have been created through a node ahead of it:
+// the node catches up with the leader before calling it stale.
+func (h *Handler) resolveHandle(fh []byte) (uint32, []string, error) {
+	id, err := h.codec.Decode(fh)
+	if err != nil {
+		return 0, nil, err
 	}
 	n, err := h.lookupHandle(id)
 	if errors.Is(err, meta.ErrNotExist) || errors.Is(err, meta.ErrNoVolume) || errors.Is(err, ErrStale) {
@@ -168,9 +192,21 @@ func (h *Handler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
 		}
 	}
 	if err != nil {
-		return nil, nil, err
+		return 0, nil, err
 	}
-	return h.fsFor(id.Vol), vfs.HandlePath(n), nil
+	return id.Vol, vfs.HandlePath(n), nil
+}
+
+// handleInode returns the inode number a valid handle names.
+func (h *Handler) handleInode(fh []byte) (uint64, bool) {
+	id, err := h.codec.Decode(fh)
+	if err != nil {
+		return 0, false
+	}
+	if _, err := h.lookupHandle(id); err != nil {
+		return 0, false
+	}
+	return id.Ino, true
 }
 
 func (h *Handler) lookupHandle(id FileID) (*meta.Inode, error) {
@@ -182,12 +218,6 @@ func (h *Handler) lookupHandle(id FileID) (*meta.Inode, error) {
 		return nil, ErrStale
 	}
 	return n, nil
-}
-
-// validHandle reports whether fh names a live object.
-func (h *Handler) validHandle(fh []byte) bool {
-	_, _, err := h.FromHandle(fh)
-	return err == nil
 }
 
 // InvalidateHandle is a no-op: handles are computed, not cached.

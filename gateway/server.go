@@ -1,99 +1,123 @@
 package gateway
 
 import (
-	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	nfs "github.com/willscott/go-nfs"
 )
 
+// FrontConfig bounds what one client can take from a gateway.
+type FrontConfig struct {
+	// Lanes is the number of requests one client connection may have in
+	// flight at once.
+	Lanes int
+	// MaxConns caps client connections; further ones are closed at once.
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing for this long
+	// (and bounds how long one record may take to arrive).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing one reply to a client.
+	WriteTimeout time.Duration
+	// LaneTimeout is a backstop for one request inside go-nfs.
+	LaneTimeout time.Duration
+}
+
+// DefaultFrontConfig returns the defaults.
+func DefaultFrontConfig() FrontConfig {
+	return FrontConfig{Lanes: 16, MaxConns: 1024, IdleTimeout: 15 * time.Minute,
+		WriteTimeout: 60 * time.Second, LaneTimeout: 2 * time.Minute}
+}
+
+// Server serves NFSv3 and MOUNTv3 on one TCP listener through the RPC front.
+type Server struct {
+	h        *Handler
+	cfg      FrontConfig
+	verifier [8]byte
+	log      *slog.Logger
+	ln       net.Listener
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+	done   chan struct{}
+}
+
 // quietGoNFS guards the one write to go-nfs's global logger.
 var quietGoNFS sync.Once
 
-// Server serves NFSv3 and MOUNTv3 on one TCP listener.
-type Server struct {
-	h      *Handler
-	ln     *trackingListener
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// Serve starts serving l in the background.
-func Serve(l net.Listener, h *Handler, writeVerifier [8]byte) *Server {
-	ctx, cancel := context.WithCancel(context.Background())
-	tl := &trackingListener{Listener: l, conns: map[net.Conn]struct{}{}, exports: h.exportPaths, valid: h.validHandle}
-	s := &Server{h: h, ln: tl, cancel: cancel, done: make(chan error, 1)}
+// Serve starts serving l in the background. writeVerifier is the WRITE
+// verifier all lanes share (it changes when the node restarts).
+func Serve(l net.Listener, h *Handler, cfg FrontConfig, writeVerifier [8]byte) *Server {
 	quietGoNFS.Do(func() {
 		// go-nfs logs every failed operation through a process-wide logger
 		// (its level is not synchronised, so set it once); the errors reach
 		// the client, and our own packages log what operators need.
 		nfs.Log.SetLevel(nfs.FatalLevel)
 	})
-	srv := &nfs.Server{Handler: h, ID: writeVerifier, Context: ctx}
-	go func() { s.done <- srv.Serve(tl) }()
+	s := &Server{h: h, cfg: cfg, verifier: writeVerifier, log: h.log, ln: l,
+		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+	go s.acceptLoop()
 	return s
 }
 
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Close stops accepting, closes every client connection and waits for the
-// accept loop to end.
-func (s *Server) Close() error {
-	s.cancel()
-	err := s.ln.Close()
-	s.ln.closeAll()
-	if serr := <-s.done; serr != nil && !errors.Is(serr, net.ErrClosed) && err == nil {
-		err = serr
+func (s *Server) acceptLoop() {
+	defer close(s.done)
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.log.Error("nfs accept failed", "err", err)
+			return
+		}
+		s.mu.Lock()
+		if s.closed || len(s.conns) >= s.cfg.MaxConns {
+			s.mu.Unlock()
+			s.log.Warn("refusing an NFS connection", "client", c.RemoteAddr().String(), "limit", s.cfg.MaxConns)
+			c.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
 	}
+}
+
+// Close stops accepting, closes every client connection and waits for
+// their loops to end: a stopped node drops its clients, it does not leave
+// them hanging.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	<-s.done
+	s.wg.Wait()
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
-}
-
-// trackingListener remembers accepted connections so that Close can end
-// them: a stopped node must drop its clients, not leave them hanging.
-type trackingListener struct {
-	net.Listener
-	exports func() []string
-	valid   func([]byte) bool
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closed  bool
-}
-
-func (l *trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		c.Close()
-		return nil, net.ErrClosed
-	}
-	fc := &frontConn{Conn: c, exports: l.exports, valid: l.valid, onClose: l.forget}
-	l.conns[fc] = struct{}{}
-	return fc, nil
-}
-
-func (l *trackingListener) closeAll() {
-	l.mu.Lock()
-	l.closed = true
-	conns := l.conns
-	l.conns = map[net.Conn]struct{}{}
-	l.mu.Unlock()
-	for c := range conns {
-		c.Close()
-	}
-}
-
-func (l *trackingListener) forget(c *frontConn) {
-	l.mu.Lock()
-	delete(l.conns, c)
-	l.mu.Unlock()
 }

@@ -46,8 +46,8 @@ type Data interface {
 // Clock gives proposers their timestamps.
 type Clock interface{ Now() time.Time }
 
-// Owner is the uid/gid given to new files (the gateway does not see the
-// caller's credentials yet).
+// Owner is the uid/gid given to new files: the caller's, as the gateway's
+// RPC front captured them for the request in flight.
 type Owner struct{ UID, GID uint32 }
 
 // FS is one volume as a billy filesystem. It is safe for concurrent use.
@@ -71,6 +71,11 @@ var (
 func New(volID uint32, m Metadata, d Data, clock Clock, owner Owner, opTimeout time.Duration) *FS {
 	return &FS{volID: volID, meta: m, data: d, clock: clock, owner: owner, timeout: opTimeout}
 }
+
+// SetOwner sets the owner of the files this FS creates from now on. An FS
+// whose owner changes must serve one request at a time (the gateway gives
+// each of its lanes its own FS).
+func (f *FS) SetOwner(o Owner) { f.owner = o }
 
 // VolumeID is the volume this filesystem serves.
 func (f *FS) VolumeID() uint32 { return f.volID }

@@ -144,7 +144,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 	h := gateway.NewHandler(gcfg, n.meta, n.repl, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
 	var verifier [8]byte
 	_, _ = rand.Read(verifier[:])
-	n.nfs = gateway.Serve(n.nfsLn, h, verifier)
+	n.nfs = gateway.Serve(n.nfsLn, h, gateway.DefaultFrontConfig(), verifier)
 
 	n.admin = &http.Server{
 		Handler:           admin.NewServer(n, n.token, n.log.With("component", "admin")),

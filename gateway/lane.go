@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-billy/v5"
+	nfs "github.com/willscott/go-nfs"
+
+	"github.com/fsrep/fsrep/fs/vfs"
+)
+
+// A lane is one go-nfs connection loop behind the front, reached through a
+// net.Pipe. go-nfs serves one request at a time per connection, so the
+// front gives every client connection several lanes and keeps exactly one
+// request outstanding on each: write the record, read the whole reply,
+// then reuse the lane. Each lane has its own handler, which carries the
+// credentials of the request in flight on it (go-nfs passes none).
+type lane struct {
+	conn net.Conn // the front's end of the pipe
+	br   *bufio.Reader
+	h    *laneHandler
+	ln   *pipeListener
+}
+
+func newLane(base *Handler, verifier [8]byte, client string) *lane {
+	front, back := net.Pipe()
+	lh := &laneHandler{h: base, client: client, fss: map[uint32]*vfs.FS{}}
+	ln := &pipeListener{conn: back, closed: make(chan struct{})}
+	srv := &nfs.Server{Handler: lh, ID: verifier, Context: context.Background()}
+	go func() { _ = srv.Serve(ln) }()
+	return &lane{conn: front, br: bufio.NewReaderSize(front, 64<<10), h: lh, ln: ln}
+}
+
+// roundTrip sends one call record and returns go-nfs's reply record.
+func (l *lane) roundTrip(rec []byte, cred Cred, timeout time.Duration) ([]byte, error) {
+	l.h.cred = cred // read by go-nfs's goroutine after the pipe write below
+	if err := l.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return nil, err
+	}
+	if _, err := l.conn.Write(frame(rec)); err != nil {
+		return nil, err
+	}
+	return readRecord(l.br, maxReply)
+}
+
+func (l *lane) close() {
+	l.conn.Close()
+	l.ln.Close()
+}
+
+// pipeListener hands go-nfs one connection, then blocks until closed.
+type pipeListener struct {
+	mu     sync.Mutex
+	conn   net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (p *pipeListener) Accept() (net.Conn, error) {
+	p.mu.Lock()
+	c := p.conn
+	p.conn = nil
+	p.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	<-p.closed
+	return nil, net.ErrClosed
+}
+
+func (p *pipeListener) Close() error {
+	p.once.Do(func() {
+		close(p.closed)
+		p.mu.Lock()
+		if p.conn != nil {
+			p.conn.Close()
+		}
+		p.mu.Unlock()
+	})
+	return nil
+}
+
+func (p *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "lane" }
+
+// laneHandler is the nfs.Handler of one lane: the shared Handler, plus the
+// lane's own filesystem views whose owner is the caller of the request in
+// flight. go-nfs compares the filesystems of RENAME's two handles, so a
+// lane returns the same view for one volume every time.
+type laneHandler struct {
+	h      *Handler
+	client string
+	cred   Cred
+	fss    map[uint32]*vfs.FS
+}
+
+var _ nfs.Handler = (*laneHandler)(nil)
+
+func (l *laneHandler) fs(vol uint32) *vfs.FS {
+	f := l.fss[vol]
+	if f == nil {
+		f = l.h.newFS(vol)
+		l.fss[vol] = f
+	}
+	f.SetOwner(vfs.Owner{UID: l.cred.UID, GID: l.cred.GID})
+	return f
+}
+
+func (l *laneHandler) Mount(ctx context.Context, _ net.Conn, req nfs.MountRequest) (nfs.MountStatus, billy.Filesystem, []nfs.AuthFlavor) {
+	vol, ok := l.h.mountVolume(string(req.Dirpath), l.client)
+	if !ok {
+		return nfs.MountStatusErrNoEnt, nil, nil
+	}
+	return nfs.MountStatusOk, l.fs(vol), []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
+}
+
+func (l *laneHandler) Change(fs billy.Filesystem) billy.Change { return l.h.Change(fs) }
+
+func (l *laneHandler) FSStat(ctx context.Context, fs billy.Filesystem, s *nfs.FSStat) error {
+	return l.h.FSStat(ctx, fs, s)
+}
+
+func (l *laneHandler) ToHandle(fs billy.Filesystem, path []string) []byte {
+	return l.h.ToHandle(fs, path)
+}
+
+func (l *laneHandler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
+	vol, path, err := l.h.resolveHandle(fh)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.fs(vol), path, nil
+}
+
+func (l *laneHandler) InvalidateHandle(fs billy.Filesystem, fh []byte) error {
+	return l.h.InvalidateHandle(fs, fh)
+}
+
+func (l *laneHandler) HandleLimit() int { return l.h.HandleLimit() }
