@@ -126,8 +126,11 @@ func (cc *clientConn) dispatch(l *lane, c call, rec []byte) {
 		cc.mu.Unlock()
 		l = cc.newLane()
 		reply = accepted(c.xid, acceptSystemErr).b
-	} else if c.prog == nfsProg && c.proc == nfsProcLink {
-		reply = fixLinkReply(reply)
+	} else if c.prog == nfsProg {
+		if c.proc == nfsProcLink {
+			reply = fixLinkReply(reply)
+		}
+		rewriteStatus(reply, l.h.lastErr)
 	}
 	cc.lanes <- l
 	cc.write(reply)
@@ -202,6 +205,25 @@ func (s *Server) answer(c call, rec []byte) []byte {
 		return w.b
 	}
 	return nil
+}
+
+// rewriteStatus replaces the generic status go-nfs gave a failed call
+// (mostly EIO) with the one the recorded cause maps to.
+func rewriteStatus(reply []byte, cause error) {
+	if cause == nil {
+		return
+	}
+	at := replyStatusOffset(reply)
+	if at < 0 {
+		return
+	}
+	st := binary.BigEndian.Uint32(reply[at:])
+	if st == nfs3OK || !genericStatus(st) {
+		return
+	}
+	if mapped := nfsStatus(cause); mapped != 0 {
+		binary.BigEndian.PutUint32(reply[at:], mapped)
+	}
 }
 
 // rewriteLink turns a LINK3args call (file handle, then the directory and

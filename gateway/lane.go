@@ -3,6 +3,8 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -11,6 +13,7 @@ import (
 	nfs "github.com/willscott/go-nfs"
 
 	"github.com/fsrep/fsrep/fs/vfs"
+	"github.com/fsrep/fsrep/meta"
 )
 
 // A lane is one go-nfs connection loop behind the front, reached through a
@@ -38,6 +41,7 @@ func newLane(base *Handler, verifier [8]byte, client string) *lane {
 // roundTrip sends one call record and returns go-nfs's reply record.
 func (l *lane) roundTrip(rec []byte, cred Cred, timeout time.Duration) ([]byte, error) {
 	l.h.cred = cred // read by go-nfs's goroutine after the pipe write below
+	l.h.lastErr = nil
 	if err := l.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
@@ -96,11 +100,14 @@ func (pipeAddr) String() string  { return "lane" }
 // flight. go-nfs compares the filesystems of RENAME's two handles, so a
 // lane returns the same view for one volume every time.
 type laneHandler struct {
-	h      *Handler
-	client string
-	cred   Cred
-	fss    map[uint32]*vfs.FS
+	h       *Handler
+	client  string
+	cred    Cred
+	fss     map[uint32]*vfs.FS
+	lastErr error // the cause of the last failure in the request in flight
 }
+
+func (l *laneHandler) recordErr(err error) { l.lastErr = err }
 
 var _ nfs.Handler = (*laneHandler)(nil)
 
@@ -108,6 +115,7 @@ func (l *laneHandler) fs(vol uint32) *vfs.FS {
 	f := l.fss[vol]
 	if f == nil {
 		f = l.h.newFS(vol)
+		f.SetErrorHook(l.recordErr)
 		l.fss[vol] = f
 	}
 	f.SetOwner(vfs.Owner{UID: l.cred.UID, GID: l.cred.GID})
@@ -135,6 +143,10 @@ func (l *laneHandler) ToHandle(fs billy.Filesystem, path []string) []byte {
 func (l *laneHandler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
 	vol, path, err := l.h.resolveHandle(fh)
 	if err != nil {
+		if errors.Is(err, meta.ErrNotExist) {
+			err = fmt.Errorf("%w: %w", ErrStale, err)
+		}
+		l.recordErr(err)
 		return nil, nil, err
 	}
 	return l.fs(vol), path, nil

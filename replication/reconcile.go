@@ -52,11 +52,23 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	if err := r.meta.CatchUp(ctx); err != nil {
 		return cw, err
 	}
-	if cur, ok, err := r.meta.FSM().Chunk(vol.ID, ino, id.Index); err != nil {
+	cur, exists, err := r.meta.FSM().Chunk(vol.ID, ino, id.Index)
+	if err != nil {
 		return cw, err
-	} else if ok && cur.Version != base {
+	} else if exists && cur.Version != base {
 		return cw, fmt.Errorf("%w: chunk %s moved from version %d to %d", chunkstore.ErrVersionMismatch, id, base, cur.Version)
 	}
+	// This write holds more replicas of the committed set than the set has
+	// beyond a quorum: then no other write can reach the quorum any more
+	// (it cannot store over ours, which is not its base, nor copy over
+	// ours while it is young), so its young files are dead and may be
+	// overwritten. Two writes can both be in that position (each on one
+	// replica of a two-replica set): the higher writer tag takes it, the
+	// other keeps refusing, or each would wait for the other until
+	// StaleAfter. Only for an existing chunk: every writer based on it
+	// sees the same replica set, whereas a new chunk's placement depends
+	// on which nodes each writer saw failing.
+	dominant := exists && len(cw.Replicas) > len(cur.Replicas)-vol.WriteQuorum
 	all := append(slices.Clone(cw.Replicas), mismatched...)
 	versions := map[string]uint64{}
 	top := cw.Version
@@ -65,7 +77,8 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 		if err != nil {
 			continue
 		}
-		if slices.Contains(mismatched, node) && writerOf(info.Version) != r.tag && info.Age < r.cfg.StaleAfter {
+		if slices.Contains(mismatched, node) && writerOf(info.Version) != r.tag && info.Age < r.cfg.StaleAfter &&
+			!(dominant && writerOf(info.Version) < r.tag) {
 			// Another gateway wrote this recently and may be committing it
 			// right now: overwriting it could lose that write once
 			// acknowledged. Let the caller wait and retry.

@@ -368,6 +368,15 @@ func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64
 		}
 		err = r.readPieceOnce(ctx, vol, ino, p)
 	}
+	if errors.Is(err, chunkstore.ErrVersionMismatch) {
+		// The repair was refused: another gateway wrote the replicas less
+		// than StaleAfter ago and may still be committing. Its write is
+		// the committed content plus bytes that failed or are in flight,
+		// which a reader may see (as with a write racing a read on a local
+		// disk); failing instead would make the chunk unreadable on every
+		// other node for StaleAfter after one failed commit.
+		err = r.readPieceAhead(ctx, vol, ino, p)
+	}
 	return err
 }
 
@@ -398,6 +407,16 @@ func (r *Replicator) repairChunk(ctx context.Context, vol *meta.Volume, ino, ind
 }
 
 func (r *Replicator) readPieceOnce(ctx context.Context, vol *meta.Volume, ino uint64, p piece) error {
+	return r.readPieceAt(ctx, vol, ino, p, false)
+}
+
+// readPieceAhead reads p from a replica holding a version past the
+// committed one (see readPiece), within the committed length.
+func (r *Replicator) readPieceAhead(ctx context.Context, vol *meta.Volume, ino uint64, p piece) error {
+	return r.readPieceAt(ctx, vol, ino, p, true)
+}
+
+func (r *Replicator) readPieceAt(ctx context.Context, vol *meta.Volume, ino uint64, p piece, ahead bool) error {
 	ch, ok, err := r.meta.FSM().Chunk(vol.ID, ino, p.index)
 	if err != nil {
 		return err
@@ -412,12 +431,16 @@ func (r *Replicator) readPieceOnce(ctx context.Context, vol *meta.Volume, ino ui
 	for _, node := range r.readOrder(ch.Replicas) {
 		var got []byte
 		var err error
-		if node == r.cfg.NodeID {
-			got, err = r.local.Read(id, ch.Version, p.off, int(n))
-		} else {
-			rctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
-			got, err = r.peers.ReadChunk(rctx, node, id, ch.Version, p.off, int(n))
-			cancel()
+		version := ch.Version
+		if ahead {
+			var info chunkstore.Info
+			if info, err = r.inspect(ctx, node, id); err == nil && info.Version <= ch.Version {
+				err = fmt.Errorf("version %d is not past the committed %d: %w", info.Version, ch.Version, chunkstore.ErrVersionMismatch)
+			}
+			version = info.Version
+		}
+		if err == nil {
+			got, err = r.readReplica(ctx, node, id, version, p.off, int(n))
 		}
 		if err == nil && int64(len(got)) != n {
 			err = fmt.Errorf("replica returned %d bytes, want %d", len(got), n)
@@ -435,6 +458,15 @@ func (r *Replicator) readPieceOnce(ctx context.Context, vol *meta.Volume, ino ui
 		return nil
 	}
 	return fmt.Errorf("%w: chunk %s version %d: %w", ErrUnavailable, id, ch.Version, errors.Join(errs...))
+}
+
+func (r *Replicator) readReplica(ctx context.Context, node string, id chunkstore.ID, version uint64, off int64, n int) ([]byte, error) {
+	if node == r.cfg.NodeID {
+		return r.local.Read(id, version, off, n)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+	defer cancel()
+	return r.peers.ReadChunk(ctx, node, id, version, off, n)
 }
 
 // readOrder sorts replicas: this node, then its AZ, then the rest; replicas

@@ -53,7 +53,7 @@ func (f *file) Write(p []byte) (int, error) {
 	ctx, cancel := f.fs.ctx()
 	defer cancel()
 	if _, err := f.fs.data.WriteAt(ctx, vol, f.ino, off, p); err != nil {
-		return 0, err
+		return 0, f.fs.record(err)
 	}
 	f.pos = off + int64(len(p))
 	return len(p), nil
@@ -81,7 +81,7 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	defer cancel()
 	got, err := f.fs.data.ReadAt(ctx, vol, f.ino, n.Size, off, p)
 	if err != nil {
-		return got, err
+		return got, f.fs.record(err)
 	}
 	if got < len(p) {
 		return got, io.EOF
@@ -119,7 +119,7 @@ func (f *file) Truncate(size int64) error {
 		return fmt.Errorf("vfs: negative size: %w", iofs.ErrInvalid)
 	}
 	_, err := f.fs.truncate(f.ino, uint64(size))
-	return err
+	return f.fs.record(err)
 }
 
 // fileInfo is an inode as os.FileInfo; Sys carries what go-nfs puts in fattr3.

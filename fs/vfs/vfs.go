@@ -52,6 +52,7 @@ type Owner struct{ UID, GID uint32 }
 
 // FS is one volume as a billy filesystem. It is safe for concurrent use.
 type FS struct {
+	onError func(error) // sees every error an operation returns
 	volID   uint32
 	meta    Metadata
 	data    Data
@@ -70,6 +71,27 @@ var (
 // operation (billy passes no context).
 func New(volID uint32, m Metadata, d Data, clock Clock, owner Owner, opTimeout time.Duration) *FS {
 	return &FS{volID: volID, meta: m, data: d, clock: clock, owner: owner, timeout: opTimeout}
+}
+
+// SetErrorHook installs fn to see the cause of every failed operation
+// before it reaches go-nfs (which flattens most causes to EIO); the gateway
+// uses it to answer the client with the right NFS status.
+func (f *FS) SetErrorHook(fn func(error)) { f.onError = fn }
+
+// fail records and returns an operation's error.
+func (f *FS) fail(op, p string, err error) error {
+	if f.onError != nil {
+		f.onError(err)
+	}
+	return pathErr(op, p, err)
+}
+
+// record passes an error the data path returned through the hook.
+func (f *FS) record(err error) error {
+	if err != nil && f.onError != nil {
+		f.onError(err)
+	}
+	return err
 }
 
 // SetOwner sets the owner of the files this FS creates from now on. An FS
@@ -237,7 +259,7 @@ func (f *FS) Stat(p string) (os.FileInfo, error) { return f.Lstat(p) }
 func (f *FS) Lstat(p string) (os.FileInfo, error) {
 	n, err := f.resolve(splitPath(p))
 	if err != nil {
-		return nil, pathErr("lstat", p, err)
+		return nil, f.fail("lstat", p, err)
 	}
 	return newFileInfo(baseName(p), n), nil
 }
@@ -272,12 +294,12 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 	switch {
 	case err == nil:
 		if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL {
-			return nil, pathErr("open", p, meta.ErrExist)
+			return nil, f.fail("open", p, meta.ErrExist)
 		}
 	case errors.Is(err, meta.ErrNotExist) && flag&os.O_CREATE != 0:
 		dir, name, perr := f.resolveParent(p)
 		if perr != nil {
-			return nil, pathErr("open", p, perr)
+			return nil, f.fail("open", p, perr)
 		}
 		res, cerr := f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeFile,
 			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
@@ -286,21 +308,21 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 			n = res.Inode
 		case errors.Is(cerr, meta.ErrExist) && flag&os.O_EXCL == 0:
 			if n, err = f.resolve(splitPath(p)); err != nil {
-				return nil, pathErr("open", p, err)
+				return nil, f.fail("open", p, err)
 			}
 		default:
-			return nil, pathErr("open", p, cerr)
+			return nil, f.fail("open", p, cerr)
 		}
 	default:
-		return nil, pathErr("open", p, err)
+		return nil, f.fail("open", p, err)
 	}
 	writable := flag&(os.O_WRONLY|os.O_RDWR) != 0
 	if n.Type == meta.TypeDir && writable {
-		return nil, pathErr("open", p, meta.ErrIsDir)
+		return nil, f.fail("open", p, meta.ErrIsDir)
 	}
 	if n.Type == meta.TypeFile && flag&os.O_TRUNC != 0 && writable && n.Size > 0 {
 		if n, err = f.truncate(n.Ino, 0); err != nil {
-			return nil, pathErr("truncate", p, err)
+			return nil, f.fail("truncate", p, err)
 		}
 	}
 	return &file{fs: f, ino: n.Ino, name: f.Join(HandlePath(n)...), flag: flag}, nil
@@ -310,15 +332,15 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 func (f *FS) Rename(oldpath, newpath string) error {
 	sd, sname, err := f.resolveParent(oldpath)
 	if err != nil {
-		return pathErr("rename", oldpath, err)
+		return f.fail("rename", oldpath, err)
 	}
 	dd, dname, err := f.resolveParent(newpath)
 	if err != nil {
-		return pathErr("rename", newpath, err)
+		return f.fail("rename", newpath, err)
 	}
 	_, err = f.propose(&meta.Rename{Vol: f.volID, SrcParent: sd.Ino, SrcName: sname, DstParent: dd.Ino, DstName: dname})
 	if err != nil {
-		return pathErr("rename", oldpath, err)
+		return f.fail("rename", oldpath, err)
 	}
 	return nil
 }
@@ -327,15 +349,15 @@ func (f *FS) Rename(oldpath, newpath string) error {
 func (f *FS) Remove(p string) error {
 	dir, name, err := f.resolveParent(p)
 	if err != nil {
-		return pathErr("remove", p, err)
+		return f.fail("remove", p, err)
 	}
 	child, err := f.meta.FSM().Lookup(f.volID, dir.Ino, name)
 	if err != nil {
-		return pathErr("remove", p, err)
+		return f.fail("remove", p, err)
 	}
 	_, err = f.propose(&meta.Remove{Vol: f.volID, Parent: dir.Ino, Name: name, Dir: child.Type == meta.TypeDir})
 	if err != nil {
-		return pathErr("remove", p, err)
+		return f.fail("remove", p, err)
 	}
 	return nil
 }
@@ -349,14 +371,14 @@ func (f *FS) TempFile(dir, prefix string) (billy.File, error) {
 func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
 	d, err := f.resolve(splitPath(p))
 	if err != nil {
-		return nil, pathErr("readdir", p, err)
+		return nil, f.fail("readdir", p, err)
 	}
 	if d.Type != meta.TypeDir {
-		return nil, pathErr("readdir", p, meta.ErrNotDir)
+		return nil, f.fail("readdir", p, meta.ErrNotDir)
 	}
 	ents, inodes, err := f.meta.FSM().ReadDir(f.volID, d.Ino, "", 0)
 	if err != nil {
-		return nil, pathErr("readdir", p, err)
+		return nil, f.fail("readdir", p, err)
 	}
 	out := make([]os.FileInfo, len(ents))
 	for i := range ents {
@@ -372,16 +394,16 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 		n, err := f.resolve(parts[:i])
 		if err == nil {
 			if n.Type != meta.TypeDir {
-				return pathErr("mkdir", p, meta.ErrNotDir)
+				return f.fail("mkdir", p, meta.ErrNotDir)
 			}
 			continue
 		}
 		if !errors.Is(err, meta.ErrNotExist) {
-			return pathErr("mkdir", p, err)
+			return f.fail("mkdir", p, err)
 		}
 		dir, name, err := f.resolveParent(strings.Join(parts[:i], "/"))
 		if err != nil {
-			return pathErr("mkdir", p, err)
+			return f.fail("mkdir", p, err)
 		}
 		_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeDir,
 			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
@@ -394,7 +416,7 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 			}
 		}
 		if err != nil {
-			return pathErr("mkdir", p, err)
+			return f.fail("mkdir", p, err)
 		}
 	}
 	return nil
@@ -404,12 +426,12 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 func (f *FS) Symlink(target, link string) error {
 	dir, name, err := f.resolveParent(link)
 	if err != nil {
-		return pathErr("symlink", link, err)
+		return f.fail("symlink", link, err)
 	}
 	_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeSymlink,
 		Mode: 0o777, UID: f.owner.UID, GID: f.owner.GID, Target: target})
 	if err != nil {
-		return pathErr("symlink", link, err)
+		return f.fail("symlink", link, err)
 	}
 	return nil
 }
@@ -418,10 +440,10 @@ func (f *FS) Symlink(target, link string) error {
 func (f *FS) Readlink(p string) (string, error) {
 	n, err := f.resolve(splitPath(p))
 	if err != nil {
-		return "", pathErr("readlink", p, err)
+		return "", f.fail("readlink", p, err)
 	}
 	if n.Type != meta.TypeSymlink {
-		return "", pathErr("readlink", p, meta.ErrInvalid)
+		return "", f.fail("readlink", p, meta.ErrInvalid)
 	}
 	return n.Target, nil
 }
@@ -430,14 +452,14 @@ func (f *FS) Readlink(p string) (string, error) {
 func (f *FS) Link(oldpath, newpath string) error {
 	n, err := f.resolve(splitPath(oldpath))
 	if err != nil {
-		return pathErr("link", oldpath, err)
+		return f.fail("link", oldpath, err)
 	}
 	dir, name, err := f.resolveParent(newpath)
 	if err != nil {
-		return pathErr("link", newpath, err)
+		return f.fail("link", newpath, err)
 	}
 	if _, err := f.propose(&meta.Link{Vol: f.volID, Ino: n.Ino, Parent: dir.Ino, Name: name}); err != nil {
-		return pathErr("link", newpath, err)
+		return f.fail("link", newpath, err)
 	}
 	return nil
 }
