@@ -86,6 +86,15 @@ func (s *Server) serveConn(nc net.Conn) {
 			cc.write(reply)
 			continue
 		}
+		rid := ""
+		if c.prog == nfsProg && mutatingProcs[c.proc] {
+			rid = requestID(cc.client, c, rec)
+			if reply := s.replayReply(c, rec, rid, false); reply != nil {
+				cc.write(reply)
+				continue
+			}
+		}
+		orig := rec
 		if c.proc == nfsProcLink && c.prog == nfsProg {
 			if rec, err = s.rewriteLink(c, rec); err != nil {
 				cc.write(accepted(c.xid, acceptGarbageArgs).b)
@@ -94,7 +103,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		l := <-cc.lanes
 		cc.wg.Add(1)
-		go cc.dispatch(l, c, rec)
+		go cc.dispatch(l, c, rec, orig, rid)
 	}
 }
 
@@ -107,7 +116,7 @@ func (cc *clientConn) newLane() *lane {
 }
 
 // dispatch runs one call on a lane and writes its reply.
-func (cc *clientConn) dispatch(l *lane, c call, rec []byte) {
+func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string) {
 	defer cc.wg.Done()
 	reply, err := func() (reply []byte, err error) {
 		defer func() {
@@ -115,7 +124,7 @@ func (cc *clientConn) dispatch(l *lane, c call, rec []byte) {
 				err = fmt.Errorf("panic: %v", p)
 			}
 		}()
-		return l.roundTrip(rec, c.cred, cc.s.cfg.LaneTimeout)
+		return l.roundTrip(rec, c.cred, rid, cc.s.cfg.LaneTimeout)
 	}()
 	if err != nil {
 		// The lane is in an unknown state: replace it.
@@ -131,6 +140,15 @@ func (cc *clientConn) dispatch(l *lane, c call, rec []byte) {
 			reply = fixLinkReply(reply)
 		}
 		rewriteStatus(reply, l.h.lastErr)
+		if rid != "" {
+			if at := replyStatusOffset(reply); at >= 0 && retransmitSymptom(binary.BigEndian.Uint32(reply[at:])) {
+				// Perhaps a retransmission of a call this node had not yet
+				// heard was applied: look again after catching up.
+				if replay := cc.s.replayReply(c, orig, rid, true); replay != nil {
+					reply = replay
+				}
+			}
+		}
 	}
 	cc.lanes <- l
 	cc.write(reply)

@@ -39,9 +39,12 @@ func newLane(base *Handler, verifier [8]byte, client string) *lane {
 }
 
 // roundTrip sends one call record and returns go-nfs's reply record.
-func (l *lane) roundTrip(rec []byte, cred Cred, timeout time.Duration) ([]byte, error) {
-	l.h.cred = cred // read by go-nfs's goroutine after the pipe write below
-	l.h.lastErr = nil
+func (l *lane) roundTrip(rec []byte, cred Cred, rid string, timeout time.Duration) ([]byte, error) {
+	// Read by go-nfs's goroutine after the pipe write below.
+	l.h.cred, l.h.rid, l.h.lastErr = cred, rid, nil
+	for _, f := range l.h.fss {
+		f.SetRequest(rid)
+	}
 	if err := l.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
 	}
@@ -103,6 +106,7 @@ type laneHandler struct {
 	h       *Handler
 	client  string
 	cred    Cred
+	rid     string // request ID of the call in flight, for mutating calls
 	fss     map[uint32]*vfs.FS
 	lastErr error // the cause of the last failure in the request in flight
 }
@@ -116,6 +120,7 @@ func (l *laneHandler) fs(vol uint32) *vfs.FS {
 	if f == nil {
 		f = l.h.newFS(vol)
 		f.SetErrorHook(l.recordErr)
+		f.SetRequest(l.rid)
 		l.fss[vol] = f
 	}
 	f.SetOwner(vfs.Owner{UID: l.cred.UID, GID: l.cred.GID})

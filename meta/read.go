@@ -176,3 +176,17 @@ func (f *FSM) Garbage(limit int) ([]Garbage, error) {
 	})
 	return out, err
 }
+
+// RequestResult returns the recorded result of a recently applied request.
+func (f *FSM) RequestResult(rid string) (*Result, bool, error) {
+	var out *Result
+	err := f.view(func(tx *bolt.Tx) error {
+		rec, ok := getJSON[requestRecord](tx.Bucket(bucketRequests), []byte(rid))
+		if ok {
+			r := rec.Result
+			out = &r
+		}
+		return nil
+	})
+	return out, out != nil, err
+}

@@ -150,3 +150,22 @@ func status(r io.Reader) error {
 	}
 	return nfsc.NFS3Error(st)
 }
+
+// MkdirStatus sends a raw MKDIR of name in the directory dirFH and returns
+// the NFS status number (go-nfs-client maps unknown ones, such as JUKEBOX,
+// to a generic error).
+func (c *Client) MkdirStatus(dirFH []byte, name string) (uint32, error) {
+	type mkdirArgs struct {
+		rpc.Header
+		FH                                     []byte
+		Name                                   string
+		SetMode, SetUID, SetGID, SetSize, A, M uint32
+	}
+	r, err := c.rpc.Call(&mkdirArgs{Header: c.header(procMkdir), FH: dirFH, Name: name})
+	if err != nil {
+		return 0, err
+	}
+	return xdr.ReadUint32(r)
+}
+
+const procMkdir = 9

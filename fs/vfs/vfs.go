@@ -53,6 +53,8 @@ type Owner struct{ UID, GID uint32 }
 // FS is one volume as a billy filesystem. It is safe for concurrent use.
 type FS struct {
 	onError func(error) // sees every error an operation returns
+	rid     string      // request ID of the NFS call in flight ("" = none)
+	seq     int         // proposals made for it so far
 	volID   uint32
 	meta    Metadata
 	data    Data
@@ -93,6 +95,13 @@ func (f *FS) record(err error) error {
 	}
 	return err
 }
+
+// SetRequest names the NFS call the next operations serve: its first
+// proposal carries rid as its request ID, later ones rid/2, rid/3..., so a
+// retransmission of the call (through any node) finds the recorded result
+// instead of applying twice. Like SetOwner, it needs an FS that serves one
+// request at a time.
+func (f *FS) SetRequest(rid string) { f.rid, f.seq = rid, 0 }
 
 // SetOwner sets the owner of the files this FS creates from now on. An FS
 // whose owner changes must serve one request at a time (the gateway gives
@@ -233,6 +242,14 @@ func HandlePath(n *meta.Inode) []string {
 }
 
 func (f *FS) propose(cmd meta.Command) (*meta.Result, error) {
+	if f.rid != "" {
+		f.seq++
+		if f.seq == 1 {
+			meta.HeaderOf(cmd).RequestID = f.rid
+		} else {
+			meta.HeaderOf(cmd).RequestID = fmt.Sprintf("%s/%d", f.rid, f.seq)
+		}
+	}
 	ctx, cancel := f.ctx()
 	defer cancel()
 	return f.meta.Propose(ctx, cmd)
