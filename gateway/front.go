@@ -118,6 +118,8 @@ func (cc *clientConn) newLane() *lane {
 // dispatch runs one call on a lane and writes its reply.
 func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string) {
 	defer cc.wg.Done()
+	cc.s.enter()
+	defer cc.s.leave()
 	reply, err := func() (reply []byte, err error) {
 		defer func() {
 			if p := recover(); p != nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	nfs "github.com/willscott/go-nfs"
@@ -45,7 +46,25 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup
 	done   chan struct{}
+
+	inFlight, maxInFlight atomic.Int64 // requests on lanes now, and the most seen at once
 }
+
+// InFlight returns the requests being served now and the most ever served
+// at once (across connections), for observability and tests.
+func (s *Server) InFlight() (now, most int64) { return s.inFlight.Load(), s.maxInFlight.Load() }
+
+func (s *Server) enter() {
+	n := s.inFlight.Add(1)
+	for {
+		m := s.maxInFlight.Load()
+		if n <= m || s.maxInFlight.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+func (s *Server) leave() { s.inFlight.Add(-1) }
 
 // quietGoNFS guards the one write to go-nfs's global logger.
 var quietGoNFS sync.Once

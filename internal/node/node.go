@@ -340,6 +340,9 @@ func (n *Node) Ready() error {
 // Meta is the metadata node (tests and the embedded cluster use it).
 func (n *Node) Meta() *meta.Node { return n.meta }
 
+// Gateway is the NFS gateway's server.
+func (n *Node) Gateway() *gateway.Server { return n.nfs }
+
 // Store is the local chunk store.
 func (n *Node) Store() *chunkstore.Store { return n.store }
 
