@@ -45,6 +45,8 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 		return s.commitWrite(c)
 	case *GCDone:
 		return s.gcDone(c)
+	case *SetExport:
+		return s.setExport(c)
 	}
 	// DecodeCommand only returns known types; reaching here is a build bug.
 	panic(fmt.Sprintf("meta: no handler for %s", cmd.Type()))
@@ -192,6 +194,13 @@ func (s *state) createVolume(c *CreateVolume) applied {
 	if c.ChunkSize < MinChunkSize || c.ChunkSize > MaxChunkSize {
 		return fail(fmt.Errorf("%w: chunk size %d outside [%d, %d]", ErrInvalid, c.ChunkSize, MinChunkSize, MaxChunkSize))
 	}
+	export := DefaultExport()
+	if c.Export != nil {
+		export = *c.Export
+	}
+	if err := export.Validate(); err != nil {
+		return fail(err)
+	}
 	vols := s.tx.Bucket(bucketVolumes)
 	if vols.Get([]byte(c.Name)) != nil {
 		return fail(ErrVolumeExist)
@@ -204,7 +213,7 @@ func (s *state) createVolume(c *CreateVolume) applied {
 	must(counters.Put(keyNextVolID, u64(id+1)))
 	vol := &Volume{
 		ID: uint32(id), Name: c.Name, Replicas: c.Replicas, WriteQuorum: c.WriteQuorum,
-		ChunkSize: c.ChunkSize, Created: c.Time, NextIno: RootIno + 1, Files: 1,
+		ChunkSize: c.ChunkSize, Created: c.Time, NextIno: RootIno + 1, Files: 1, Export: export,
 	}
 	s.putVolume(vol)
 	must(s.tx.Bucket(bucketVolIDs).Put(volKey(vol.ID), []byte(vol.Name)))
@@ -652,4 +661,17 @@ func (s *state) gcDone(c *GCDone) applied {
 		must(g.Delete(k.bytes()))
 	}
 	return applied{}
+}
+
+func (s *state) setExport(c *SetExport) applied {
+	vol, ok := getJSON[Volume](s.tx.Bucket(bucketVolumes), []byte(c.Name))
+	if !ok {
+		return fail(ErrNoVolume)
+	}
+	if err := c.Export.Validate(); err != nil {
+		return fail(err)
+	}
+	vol.Export = c.Export
+	s.putVolume(vol)
+	return applied{Result: Result{Volume: vol}}
 }

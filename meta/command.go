@@ -23,6 +23,7 @@ const (
 	CmdSetAttr      CommandType = 8
 	CmdCommitWrite  CommandType = 9
 	CmdGCDone       CommandType = 10
+	CmdSetExport    CommandType = 11
 )
 
 // commandFormat is the payload format version written after the type byte.
@@ -51,6 +52,8 @@ func (t CommandType) String() string {
 		return "commit-write"
 	case CmdGCDone:
 		return "gc-done"
+	case CmdSetExport:
+		return "set-export"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -80,13 +83,15 @@ type RegisterNode struct {
 
 type CreateVolume struct {
 	Header
-	Name        string `json:"name"`
-	Replicas    int    `json:"replicas"`
-	WriteQuorum int    `json:"write_quorum"`
-	ChunkSize   int64  `json:"chunk_size"`
-	RootMode    uint32 `json:"root_mode"`
-	RootUID     uint32 `json:"root_uid"`
-	RootGID     uint32 `json:"root_gid"`
+	// Export is the volume's export; nil means DefaultExport.
+	Export      *Export `json:"export,omitempty"`
+	Name        string  `json:"name"`
+	Replicas    int     `json:"replicas"`
+	WriteQuorum int     `json:"write_quorum"`
+	ChunkSize   int64   `json:"chunk_size"`
+	RootMode    uint32  `json:"root_mode"`
+	RootUID     uint32  `json:"root_uid"`
+	RootGID     uint32  `json:"root_gid"`
 }
 
 type DeleteVolume struct {
@@ -173,6 +178,13 @@ type CommitWrite struct {
 	Size   uint64       `json:"size"`
 }
 
+// SetExport replaces a volume's export options.
+type SetExport struct {
+	Header
+	Name   string `json:"name"`
+	Export Export `json:"export"`
+}
+
 // GCDone removes garbage records whose chunk files were deleted everywhere.
 type GCDone struct {
 	Header
@@ -189,6 +201,7 @@ func (c *Link) Type() CommandType         { return CmdLink }
 func (c *SetAttr) Type() CommandType      { return CmdSetAttr }
 func (c *CommitWrite) Type() CommandType  { return CmdCommitWrite }
 func (c *GCDone) Type() CommandType       { return CmdGCDone }
+func (c *SetExport) Type() CommandType    { return CmdSetExport }
 
 func (h *Header) header() *Header { return h }
 
@@ -215,6 +228,8 @@ func newCommand(t CommandType) Command {
 		return &CommitWrite{}
 	case CmdGCDone:
 		return &GCDone{}
+	case CmdSetExport:
+		return &SetExport{}
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	iofs "io/fs"
 	"math/rand/v2"
+	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +26,7 @@ func TestCreateVolume(t *testing.T) {
 	if v == nil || v.ID != 1 || v.Name != "vol-a" || v.NextIno != RootIno+1 || v.Files != 1 || v.ChunkSize != cs {
 		t.Fatalf("first volume = %+v", v)
 	}
-	if got := h.vol("vol-a"); *got != *v {
+	if got := h.vol("vol-a"); !reflect.DeepEqual(got, v) {
 		t.Fatalf("Volume(vol-a) = %+v, result said %+v", got, v)
 	}
 	if got, err := h.fsm.VolumeByID(v.ID); err != nil || got.Name != "vol-a" {
@@ -1107,4 +1109,23 @@ func mapsEqual(a, b map[GarbageKey][]string) bool {
 		}
 	}
 	return true
+}
+
+func TestSetExport(t *testing.T) {
+	h := newHarness(t)
+	v := h.ok(&CreateVolume{Name: "ex", Replicas: 3, WriteQuorum: 2, ChunkSize: 1 << 20, RootMode: 0o755}).Volume
+	if !reflect.DeepEqual(v.Export, DefaultExport()) {
+		t.Fatalf("new volume export = %+v, want the default %+v", v.Export, DefaultExport())
+	}
+	want := Export{ReadOnly: true, Clients: []string{"10.1.0.0/16", "192.168.7.7/32"}, Squash: SquashAll, AnonUID: 500, AnonGID: 501}
+	h.ok(&SetExport{Name: "ex", Export: want})
+	if got := h.vol("ex").Export; !reflect.DeepEqual(got, want) {
+		t.Fatalf("export = %+v, want %+v", got, want)
+	}
+	h.fails(&SetExport{Name: "ex", Export: Export{Squash: "sometimes"}}, ErrInvalid)
+	h.fails(&SetExport{Name: "ex", Export: Export{Squash: SquashRoot, Clients: []string{"10.0.0.1"}}}, ErrInvalid)
+	h.fails(&SetExport{Name: "nope", Export: DefaultExport()}, ErrNoVolume)
+	if !want.Allows(net.ParseIP("10.1.2.3")) || want.Allows(net.ParseIP("10.2.0.1")) || !DefaultExport().Allows(net.ParseIP("8.8.8.8")) {
+		t.Fatal("Allows does not follow the client networks")
+	}
 }

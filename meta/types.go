@@ -1,5 +1,10 @@
 package meta
 
+import (
+	"fmt"
+	"net"
+)
+
 // Values stored in the FSM. Every value is encoded as JSON; the layout of
 // meta.db as a whole is versioned by StorageVersion (schema.go). Field names
 // are part of the on-disk format, so rename nothing and only add fields with
@@ -42,6 +47,64 @@ type Volume struct {
 	// Files and Bytes are usage counters maintained by Apply.
 	Files int64 `json:"files"`
 	Bytes int64 `json:"bytes"`
+	// Export is how every gateway serves the volume as /<name>.
+	Export Export `json:"export"`
+}
+
+// Squash modes of an export, as knfsd names them.
+const (
+	SquashRoot = "root_squash"    // uid 0 becomes the anonymous user (default)
+	SquashAll  = "all_squash"     // every caller becomes the anonymous user
+	SquashNone = "no_root_squash" // identities are taken as sent
+)
+
+// Export holds a volume's NFS export options, enforced identically by every
+// gateway (they are replicated with the volume).
+type Export struct {
+	ReadOnly bool `json:"read_only"`
+	// Clients lists the networks (CIDRs) allowed to mount and use the
+	// export; empty allows every client.
+	Clients []string `json:"clients,omitempty"`
+	Squash  string   `json:"squash"`
+	AnonUID uint32   `json:"anon_uid"`
+	AnonGID uint32   `json:"anon_gid"`
+}
+
+// DefaultExport is what a new volume gets: read-write, every client, root
+// squashed to nobody (65534), as knfsd does by default.
+func DefaultExport() Export {
+	return Export{Squash: SquashRoot, AnonUID: 65534, AnonGID: 65534}
+}
+
+// Validate checks the options.
+func (e Export) Validate() error {
+	switch e.Squash {
+	case SquashRoot, SquashAll, SquashNone:
+	default:
+		return fmt.Errorf("%w: squash must be %s, %s or %s, not %q", ErrInvalid, SquashRoot, SquashAll, SquashNone, e.Squash)
+	}
+	if len(e.Clients) > 64 {
+		return fmt.Errorf("%w: at most 64 client networks", ErrInvalid)
+	}
+	for _, c := range e.Clients {
+		if _, _, err := net.ParseCIDR(c); err != nil {
+			return fmt.Errorf("%w: client network %q is not a CIDR (like 10.0.0.0/8)", ErrInvalid, c)
+		}
+	}
+	return nil
+}
+
+// Allows reports whether a client IP may use the export.
+func (e Export) Allows(ip net.IP) bool {
+	if len(e.Clients) == 0 {
+		return true
+	}
+	for _, c := range e.Clients {
+		if _, n, err := net.ParseCIDR(c); err == nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Inode is the attributes of a file, directory or symlink.
