@@ -12,6 +12,7 @@ import (
 // NFSv3 status codes (RFC 1813 §2.6) the gateway sets itself.
 const (
 	nfs3OK          = 0
+	nfs3ErrPerm     = 1
 	nfs3ErrNoEnt    = 2
 	nfs3ErrIO       = 5
 	nfs3ErrAcces    = 13
@@ -65,6 +66,8 @@ func nfsStatus(err error) uint32 {
 		return nfs3ErrDQuot
 	case errors.Is(err, syscall.EROFS):
 		return nfs3ErrROFS
+	case errors.Is(err, syscall.EPERM):
+		return nfs3ErrPerm
 	case errors.Is(err, iofs.ErrPermission):
 		return nfs3ErrAcces
 	case errors.Is(err, meta.ErrLoop), errors.Is(err, iofs.ErrInvalid):
@@ -82,7 +85,7 @@ func nfsStatus(err error) uint32 {
 // only those are rewritten from the recorded cause.
 func genericStatus(st uint32) bool {
 	switch st {
-	case nfs3ErrIO, nfs3ErrAcces, nfs3ErrInval, nfs3ErrSrvFault, nfs3ErrStale, nfs3ErrNotSupp, nfs3ErrNoEnt:
+	case nfs3ErrIO, nfs3ErrAcces, nfs3ErrInval, nfs3ErrSrvFault, nfs3ErrStale, nfs3ErrNotSupp, nfs3ErrNoEnt, nfs3ErrROFS:
 		return true
 	}
 	return false

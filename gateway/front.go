@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fsrep/fsrep/fs/vfs"
+	"github.com/fsrep/fsrep/meta"
 )
 
 // The RPC front owns each client socket. It reads and bounds RPC records,
@@ -82,7 +83,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.log.Info("closing a client that sent a malformed call", "client", cc.client, "err", err)
 			return
 		}
-		if reply := s.answer(c, rec); reply != nil {
+		if reply := s.answer(c, rec, cc.client); reply != nil {
 			cc.write(reply)
 			continue
 		}
@@ -167,7 +168,7 @@ func (cc *clientConn) write(body []byte) {
 
 // answer returns the reply to a call the front serves itself, or nil to
 // pass the call on.
-func (s *Server) answer(c call, rec []byte) []byte {
+func (s *Server) answer(c call, rec []byte, client string) []byte {
 	if c.rpcvers != 2 {
 		return rpcMismatch(c.xid)
 	}
@@ -208,6 +209,13 @@ func (s *Server) answer(c call, rec []byte) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
+	if c.proc == nfsProcAccess {
+		want := r.u32()
+		if r.err != nil {
+			return accepted(c.xid, acceptGarbageArgs).b
+		}
+		return s.access(c, fh, want, client)
+	}
 	if c.proc == nfsProcFSInfo {
 		if _, _, err := s.h.resolveHandle(fh); err != nil {
 			return nil // go-nfs answers the error
@@ -225,6 +233,75 @@ func (s *Server) answer(c call, rec []byte) []byte {
 		return w.b
 	}
 	return nil
+}
+
+// ACCESS3 bits (RFC 1813 §3.3.4).
+const (
+	accessRead    = 0x01
+	accessLookup  = 0x02
+	accessModify  = 0x04
+	accessExtend  = 0x08
+	accessDelete  = 0x10
+	accessExecute = 0x20
+)
+
+// access answers ACCESS from the object's mode and the caller after the
+// export's squashing (go-nfs grants everything).
+func (s *Server) access(c call, fh []byte, want uint32, client string) []byte {
+	w := accepted(c.xid, acceptSuccess)
+	id, n, err := s.h.inodeFor(fh)
+	var ex meta.Export
+	if err == nil {
+		var v *meta.Volume
+		if v, err = s.h.meta.FSM().VolumeByID(id.Vol); err == nil {
+			ex = v.Export
+			if !ex.Allows(clientIP(client)) {
+				err = vfs.ErrAccess
+			}
+		}
+	}
+	if err != nil {
+		st := nfsStatus(err)
+		if st == 0 || st == nfs3ErrNoEnt {
+			st = nfs3ErrStale
+		}
+		w.u32(st)
+		w.u32(0) // no attributes
+		return w.b
+	}
+	o := squash(c.cred, ex)
+	var got uint32
+	if o.May(n, vfs.MayRead) {
+		got |= accessRead
+	}
+	writable := !ex.ReadOnly && o.May(n, vfs.MayWrite)
+	if n.Type == meta.TypeDir {
+		if o.May(n, vfs.MayExec) {
+			got |= accessLookup
+		}
+		if writable {
+			got |= accessModify | accessExtend | accessDelete
+		}
+	} else {
+		if writable {
+			got |= accessModify | accessExtend
+		}
+		if o.May(n, vfs.MayExec) {
+			got |= accessExecute
+		}
+	}
+	w.u32(nfs3OK)
+	w.u32(0) // no attributes
+	w.u32(got & want)
+	return w.b
+}
+
+func clientIP(client string) net.IP {
+	host, _, err := net.SplitHostPort(client)
+	if err != nil {
+		host = client
+	}
+	return net.ParseIP(host)
 }
 
 // rewriteStatus replaces the generic status go-nfs gave a failed call

@@ -178,9 +178,19 @@ func (h *Handler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
 // this node does not know may have been created through a node ahead of it:
 // the node catches up with the leader before calling it stale.
 func (h *Handler) resolveHandle(fh []byte) (uint32, []string, error) {
-	id, err := h.codec.Decode(fh)
+	id, n, err := h.inodeFor(fh)
 	if err != nil {
 		return 0, nil, err
+	}
+	return id.Vol, vfs.HandlePath(n), nil
+}
+
+// inodeFor decodes a handle and returns the inode it names, catching up
+// with the leader before calling an unknown inode stale.
+func (h *Handler) inodeFor(fh []byte) (FileID, *meta.Inode, error) {
+	id, err := h.codec.Decode(fh)
+	if err != nil {
+		return id, nil, err
 	}
 	n, err := h.lookupHandle(id)
 	if errors.Is(err, meta.ErrNotExist) || errors.Is(err, meta.ErrNoVolume) || errors.Is(err, ErrStale) {
@@ -191,10 +201,7 @@ func (h *Handler) resolveHandle(fh []byte) (uint32, []string, error) {
 			n, err = h.lookupHandle(id)
 		}
 	}
-	if err != nil {
-		return 0, nil, err
-	}
-	return id.Vol, vfs.HandlePath(n), nil
+	return id, n, err
 }
 
 // handleInode returns the inode number a valid handle names.

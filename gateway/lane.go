@@ -115,7 +115,9 @@ func (l *laneHandler) recordErr(err error) { l.lastErr = err }
 
 var _ nfs.Handler = (*laneHandler)(nil)
 
-func (l *laneHandler) fs(vol uint32) *vfs.FS {
+// fs returns the lane's view of a volume for the call in flight: the
+// caller after the export's squashing, and read-only if the export is.
+func (l *laneHandler) fs(vol uint32, ex meta.Export) *vfs.FS {
 	f := l.fss[vol]
 	if f == nil {
 		f = l.h.newFS(vol)
@@ -123,8 +125,29 @@ func (l *laneHandler) fs(vol uint32) *vfs.FS {
 		f.SetRequest(l.rid)
 		l.fss[vol] = f
 	}
-	f.SetOwner(vfs.Owner{UID: l.cred.UID, GID: l.cred.GID})
+	f.SetOwner(squash(l.cred, ex))
+	f.SetReadOnly(ex.ReadOnly)
 	return f
+}
+
+// squash maps a caller through an export's squash option.
+func squash(c Cred, ex meta.Export) vfs.Owner {
+	if ex.Squash == meta.SquashAll || (ex.Squash != meta.SquashNone && c.UID == 0) {
+		return vfs.Owner{UID: ex.AnonUID, GID: ex.AnonGID}
+	}
+	return vfs.Owner{UID: c.UID, GID: c.GID, Groups: c.GIDs}
+}
+
+// export returns a volume's export if this client may use it.
+func (l *laneHandler) export(vol uint32) (meta.Export, error) {
+	v, err := l.h.meta.FSM().VolumeByID(vol)
+	if err != nil {
+		return meta.Export{}, err
+	}
+	if !v.Export.Allows(clientIP(l.client)) {
+		return meta.Export{}, fmt.Errorf("gateway: client %s may not use /%s: %w", l.client, v.Name, vfs.ErrAccess)
+	}
+	return v.Export, nil
 }
 
 func (l *laneHandler) Mount(ctx context.Context, _ net.Conn, req nfs.MountRequest) (nfs.MountStatus, billy.Filesystem, []nfs.AuthFlavor) {
@@ -132,7 +155,12 @@ func (l *laneHandler) Mount(ctx context.Context, _ net.Conn, req nfs.MountReques
 	if !ok {
 		return nfs.MountStatusErrNoEnt, nil, nil
 	}
-	return nfs.MountStatusOk, l.fs(vol), []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
+	ex, err := l.export(vol)
+	if err != nil {
+		l.h.log.Info("mount refused", "export", string(req.Dirpath), "client", l.client, "err", err)
+		return nfs.MountStatusErrAcces, nil, nil
+	}
+	return nfs.MountStatusOk, l.fs(vol, ex), []nfs.AuthFlavor{nfs.AuthFlavorNull, nfs.AuthFlavorUnix}
 }
 
 func (l *laneHandler) Change(fs billy.Filesystem) billy.Change { return l.h.Change(fs) }
@@ -154,7 +182,12 @@ func (l *laneHandler) FromHandle(fh []byte) (billy.Filesystem, []string, error) 
 		l.recordErr(err)
 		return nil, nil, err
 	}
-	return l.fs(vol), path, nil
+	ex, err := l.export(vol)
+	if err != nil {
+		l.recordErr(err)
+		return nil, nil, err
+	}
+	return l.fs(vol, ex), path, nil
 }
 
 func (l *laneHandler) InvalidateHandle(fs billy.Filesystem, fh []byte) error {

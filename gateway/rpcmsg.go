@@ -33,6 +33,7 @@ const (
 
 	mountProcMnt    = 1
 	mountProcExport = 5
+	nfsProcAccess   = 4
 	nfsProcLink     = 15
 	nfsProcFSInfo   = 19
 )

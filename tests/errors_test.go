@@ -21,6 +21,8 @@ func nfsErr(err error) string {
 		return "NFS3ERR_EXIST"
 	case errors.Is(err, os.ErrNotExist):
 		return "NFS3ERR_NOENT"
+	case errors.Is(err, os.ErrPermission):
+		return "NFS3ERR_PERM" // go-nfs-client's mapping of status 1
 	}
 	return err.Error()
 }

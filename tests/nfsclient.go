@@ -22,7 +22,10 @@ type Client struct {
 
 // Mount connects to the gateway at addr (MOUNT and NFS on one port, no
 // portmapper) and mounts export.
-func Mount(addr, export string) (*Client, error) {
+func Mount(addr, export string) (*Client, error) { return MountAs(addr, export, 0, 0) }
+
+// MountAs is Mount with an AUTH_SYS identity.
+func MountAs(addr, export string, uid, gid uint32) (*Client, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -35,7 +38,7 @@ func Mount(addr, export string) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth := rpc.NewAuthUnix("fsrep-test", 0, 0).Auth()
+	auth := rpc.NewAuthUnix("fsrep-test", uid, gid).Auth()
 	m := &nfsc.Mount{Client: rc}
 	tgt, err := m.Mount(export, auth)
 	if err != nil {

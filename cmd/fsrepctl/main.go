@@ -2,7 +2,7 @@
 //
 // main.go holds the global flags, the verb table and the dispatcher, and the
 // one mapping from errors to exit codes; each verb group lives in its own
-// file (status.go, node.go, volume.go).
+// file (status.go, node.go, volume.go, export.go).
 package main
 
 import (
@@ -141,6 +141,7 @@ func commands() []*command {
 		statusCommand(), healthCommand(),
 		nodeListCommand(),
 		volumeCreateCommand(), volumeListCommand(), volumeInfoCommand(), volumeDeleteCommand(),
+		exportShowCommand(), exportSetCommand(),
 	}
 }
 

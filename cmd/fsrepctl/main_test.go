@@ -104,7 +104,7 @@ func closedAddr(t *testing.T) string {
 func TestUsageAndHelp(t *testing.T) {
 	r := fsrepctl(t, invocation{}, "--help")
 	wantExit(t, r, exitOK)
-	for _, want := range []string{"Exit codes:", "5  unreachable", "volume create NAME", "--token-file", "FSREP_ADMIN"} {
+	for _, want := range []string{"Exit codes:", "5  unreachable", "volume create NAME", "export show VOLUME", "export set VOLUME", "--token-file", "FSREP_ADMIN"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("usage lacks %q:\n%s", want, r.stdout)
 		}
@@ -132,6 +132,8 @@ func TestUsageAndHelp(t *testing.T) {
 		{"volume"},
 		{"volume", "bogus"},
 		{"node"},
+		{"export"},
+		{"export", "bogus"},
 		{"--nope", "status"},
 		{"status", "--nope"},
 		{"status", "extra"},
@@ -219,6 +221,7 @@ func TestUnreachable(t *testing.T) {
 	for _, args := range [][]string{
 		{"status"}, {"health"}, {"node", "list"}, {"volume", "list"}, {"volume", "info", "v"},
 		{"volume", "create", "v"}, {"volume", "delete", "v", "--yes"},
+		{"export", "show", "v"}, {"export", "set", "v", "--ro"},
 	} {
 		r := fsrepctl(t, invocation{}, append(args, "--admin", addr, "--token", "t")...)
 		if r.code != exitUnreachable || !strings.Contains(r.stderr, "unreachable") {

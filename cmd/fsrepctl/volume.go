@@ -129,7 +129,9 @@ func volumeInfoCommand() *command {
 		name:    "volume info",
 		args:    "NAME",
 		summary: "show one volume",
-		help: `Exits 3 when there is no such volume.
+		help: `Access and Squash are the volume's NFS export options (see 'fsrepctl export
+show --help'; change them with 'fsrepctl export set'). Exits 3 when there is
+no such volume.
 
 Example:
   fsrepctl volume info data`,
@@ -158,6 +160,12 @@ func runVolumeInfo(ctx context.Context, c *cli, args []string) error {
 	fmt.Fprintf(w, "Name:\t%s\n", v.Name)
 	fmt.Fprintf(w, "ID:\t%d\n", v.ID)
 	fmt.Fprintf(w, "Export:\t/%s\n", v.Name)
+	fmt.Fprintf(w, "Access:\t%s, clients %s\n", exportAccess(v.Export), exportClients(v.Export))
+	if v.Export.Squash == meta.SquashNone {
+		fmt.Fprintf(w, "Squash:\t%s\n", v.Export.Squash)
+	} else {
+		fmt.Fprintf(w, "Squash:\t%s (anon %d:%d)\n", v.Export.Squash, v.Export.AnonUID, v.Export.AnonGID)
+	}
 	fmt.Fprintf(w, "Replicas:\t%d\n", v.Replicas)
 	fmt.Fprintf(w, "Write quorum:\t%d\n", v.WriteQuorum)
 	fmt.Fprintf(w, "Chunk size:\t%s\n", formatSize(v.ChunkSize))

@@ -156,7 +156,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	m := &testMeta{b: admintest.New(t)}
 	res, err := m.Propose(t.Context(), &meta.CreateVolume{Name: "vol", Replicas: 1, WriteQuorum: 1,
-		ChunkSize: meta.MinChunkSize, RootMode: 0o755})
+		ChunkSize: meta.MinChunkSize, RootMode: 0o755, RootUID: testOwner.UID, RootGID: testOwner.GID})
 	if err != nil {
 		t.Fatalf("CreateVolume: %v", err)
 	}

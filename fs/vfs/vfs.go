@@ -46,21 +46,18 @@ type Data interface {
 // Clock gives proposers their timestamps.
 type Clock interface{ Now() time.Time }
 
-// Owner is the uid/gid given to new files: the caller's, as the gateway's
-// RPC front captured them for the request in flight.
-type Owner struct{ UID, GID uint32 }
-
 // FS is one volume as a billy filesystem. It is safe for concurrent use.
 type FS struct {
-	onError func(error) // sees every error an operation returns
-	rid     string      // request ID of the NFS call in flight ("" = none)
-	seq     int         // proposals made for it so far
-	volID   uint32
-	meta    Metadata
-	data    Data
-	clock   Clock
-	owner   Owner
-	timeout time.Duration
+	onError  func(error) // sees every error an operation returns
+	rid      string      // request ID of the NFS call in flight ("" = none)
+	seq      int         // proposals made for it so far
+	volID    uint32
+	meta     Metadata
+	data     Data
+	clock    Clock
+	owner    Owner
+	readOnly bool
+	timeout  time.Duration
 }
 
 var (
@@ -103,10 +100,14 @@ func (f *FS) record(err error) error {
 // request at a time.
 func (f *FS) SetRequest(rid string) { f.rid, f.seq = rid, 0 }
 
-// SetOwner sets the owner of the files this FS creates from now on. An FS
-// whose owner changes must serve one request at a time (the gateway gives
-// each of its lanes its own FS).
+// SetOwner sets the caller: the owner of the files this FS creates from
+// now on, against whom permissions are checked. An FS whose owner changes
+// must serve one request at a time (the gateway gives each of its lanes its
+// own FS).
 func (f *FS) SetOwner(o Owner) { f.owner = o }
+
+// SetReadOnly makes every change fail with EROFS (a read-only export).
+func (f *FS) SetReadOnly(ro bool) { f.readOnly = ro }
 
 // VolumeID is the volume this filesystem serves.
 func (f *FS) VolumeID() uint32 { return f.volID }
@@ -130,6 +131,9 @@ func parseToken(s string) (uint64, bool) {
 
 // Capabilities implements billy.Capable.
 func (f *FS) Capabilities() billy.Capability {
+	if f.readOnly {
+		return billy.ReadCapability | billy.SeekCapability
+	}
 	return billy.WriteCapability | billy.ReadCapability | billy.ReadAndWriteCapability |
 		billy.SeekCapability | billy.TruncateCapability
 }
@@ -197,6 +201,9 @@ func (f *FS) resolve(parts []string) (*meta.Inode, error) {
 		}
 		if strings.ContainsRune(name, 0) {
 			return nil, meta.ErrNotExist
+		}
+		if err := f.need(cur, MayExec); err != nil {
+			return nil, err
 		}
 		if cur, err = f.meta.FSM().Lookup(f.volID, cur.Ino, name); err != nil {
 			return nil, err
@@ -315,11 +322,14 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 		}
 	case errors.Is(err, meta.ErrNotExist) && flag&os.O_CREATE != 0:
 		dir, name, perr := f.resolveParent(p)
+		if perr == nil {
+			perr = f.mayChangeEntry(dir)
+		}
 		if perr != nil {
 			return nil, f.fail("open", p, perr)
 		}
 		res, cerr := f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeFile,
-			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
+			Mode: toMode(perm), UID: f.owner.UID, GID: f.newGID(dir)})
 		switch {
 		case cerr == nil:
 			n = res.Inode
@@ -336,6 +346,22 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 	writable := flag&(os.O_WRONLY|os.O_RDWR) != 0
 	if n.Type == meta.TypeDir && writable {
 		return nil, f.fail("open", p, meta.ErrIsDir)
+	}
+	if writable {
+		if err := f.writable(); err != nil {
+			return nil, f.fail("open", p, err)
+		}
+	}
+	if n.Type == meta.TypeFile {
+		want := uint32(MayRead)
+		if flag&os.O_WRONLY != 0 {
+			want = MayWrite
+		} else if flag&os.O_RDWR != 0 {
+			want = MayWrite // go-nfs opens O_RDWR for every WRITE
+		}
+		if !f.owner.mayData(n, want) {
+			return nil, f.fail("open", p, ErrAccess)
+		}
 	}
 	if n.Type == meta.TypeFile && flag&os.O_TRUNC != 0 && writable && n.Size > 0 {
 		if n, err = f.truncate(n.Ino, 0); err != nil {
@@ -355,6 +381,20 @@ func (f *FS) Rename(oldpath, newpath string) error {
 	if err != nil {
 		return f.fail("rename", newpath, err)
 	}
+	victim, err := f.meta.FSM().Lookup(f.volID, sd.Ino, sname)
+	if err != nil {
+		return f.fail("rename", oldpath, err)
+	}
+	if err := f.mayRemove(sd, victim); err != nil {
+		return f.fail("rename", oldpath, err)
+	}
+	if existing, err := f.meta.FSM().Lookup(f.volID, dd.Ino, dname); err == nil {
+		if err := f.mayRemove(dd, existing); err != nil {
+			return f.fail("rename", newpath, err)
+		}
+	} else if err := f.mayChangeEntry(dd); err != nil {
+		return f.fail("rename", newpath, err)
+	}
 	_, err = f.propose(&meta.Rename{Vol: f.volID, SrcParent: sd.Ino, SrcName: sname, DstParent: dd.Ino, DstName: dname})
 	if err != nil {
 		return f.fail("rename", oldpath, err)
@@ -370,6 +410,9 @@ func (f *FS) Remove(p string) error {
 	}
 	child, err := f.meta.FSM().Lookup(f.volID, dir.Ino, name)
 	if err != nil {
+		return f.fail("remove", p, err)
+	}
+	if err := f.mayRemove(dir, child); err != nil {
 		return f.fail("remove", p, err)
 	}
 	_, err = f.propose(&meta.Remove{Vol: f.volID, Parent: dir.Ino, Name: name, Dir: child.Type == meta.TypeDir})
@@ -392,6 +435,9 @@ func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
 	}
 	if d.Type != meta.TypeDir {
 		return nil, f.fail("readdir", p, meta.ErrNotDir)
+	}
+	if err := f.need(d, MayRead); err != nil {
+		return nil, f.fail("readdir", p, err)
 	}
 	ents, inodes, err := f.meta.FSM().ReadDir(f.volID, d.Ino, "", 0)
 	if err != nil {
@@ -419,11 +465,18 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 			return f.fail("mkdir", p, err)
 		}
 		dir, name, err := f.resolveParent(strings.Join(parts[:i], "/"))
+		if err == nil {
+			err = f.mayChangeEntry(dir)
+		}
 		if err != nil {
 			return f.fail("mkdir", p, err)
 		}
+		mode := toMode(perm)
+		if dir.Mode&0o2000 != 0 {
+			mode |= 0o2000 // a directory in a setgid directory inherits the bit
+		}
 		_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeDir,
-			Mode: toMode(perm), UID: f.owner.UID, GID: f.owner.GID})
+			Mode: mode, UID: f.owner.UID, GID: f.newGID(dir)})
 		if errors.Is(err, meta.ErrExist) {
 			// Another client made the name since we looked: fine if it
 			// is a directory, but a file there is no directory made.
@@ -442,11 +495,14 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 // Symlink creates link pointing at target.
 func (f *FS) Symlink(target, link string) error {
 	dir, name, err := f.resolveParent(link)
+	if err == nil {
+		err = f.mayChangeEntry(dir)
+	}
 	if err != nil {
 		return f.fail("symlink", link, err)
 	}
 	_, err = f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeSymlink,
-		Mode: 0o777, UID: f.owner.UID, GID: f.owner.GID, Target: target})
+		Mode: 0o777, UID: f.owner.UID, GID: f.newGID(dir), Target: target})
 	if err != nil {
 		return f.fail("symlink", link, err)
 	}
@@ -472,6 +528,9 @@ func (f *FS) Link(oldpath, newpath string) error {
 		return f.fail("link", oldpath, err)
 	}
 	dir, name, err := f.resolveParent(newpath)
+	if err == nil {
+		err = f.mayChangeEntry(dir)
+	}
 	if err != nil {
 		return f.fail("link", newpath, err)
 	}
@@ -493,6 +552,9 @@ func (f *FS) setAttr(op, p string, c *meta.SetAttr) error {
 	n, err := f.resolve(splitPath(p))
 	if err != nil {
 		return pathErr(op, p, err)
+	}
+	if err := f.mayChangeAttr(n, c); err != nil {
+		return f.fail(op, p, err)
 	}
 	c.Vol, c.Ino = f.volID, n.Ino
 	if _, err := f.propose(c); err != nil {

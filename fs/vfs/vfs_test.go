@@ -372,6 +372,12 @@ func TestChmodChownChtimes(t *testing.T) {
 		}
 	}
 
+	// Only root may give a file away.
+	if err := e.fs.Lchown("ln", 42, -1); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("Lchown to another uid by a non-root caller: %v, want ErrNotOwner", err)
+	}
+	e.fs.SetOwner(Owner{})
+	defer e.fs.SetOwner(testOwner)
 	// Lchown changes the link, not its target; -1 leaves an id alone.
 	if err := e.fs.Lchown("ln", 42, -1); err != nil {
 		t.Fatal(err)
@@ -492,7 +498,8 @@ func TestMkdirAllRace(t *testing.T) {
 					return
 				}
 				once.Do(func() {
-					other := &meta.Create{Vol: c.Vol, Parent: c.Parent, Name: "race", Kind: kind, Mode: 0o755, Target: "t"}
+					other := &meta.Create{Vol: c.Vol, Parent: c.Parent, Name: "race", Kind: kind, Mode: 0o755, Target: "t",
+						UID: testOwner.UID, GID: testOwner.GID}
 					if _, err := e.meta.b.Propose(t.Context(), other); err != nil {
 						t.Errorf("the other client's create: %v", err)
 					}

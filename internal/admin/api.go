@@ -24,6 +24,8 @@ const (
 	PathStatus  = "/v1/status"
 	PathNodes   = "/v1/nodes"
 	PathVolumes = "/v1/volumes"
+	// A volume's export options are at PathVolumes/{name}/export.
+	exportSuffix = "/export"
 )
 
 // Error codes carried in ErrorBody.Code. Scripts and fsrepctl switch on them,
@@ -79,7 +81,7 @@ type ReadyResponse struct {
 
 // CreateVolumeRequest is the body of POST /v1/volumes. Zero values take the
 // defaults: 3 replicas, a majority write quorum, 4 MiB chunks, root
-// directory mode 0755 owned by 0:0.
+// directory mode 0755 owned by 0:0, and meta.DefaultExport.
 type CreateVolumeRequest struct {
 	Name        string `json:"name"`
 	Replicas    int    `json:"replicas,omitempty"`
@@ -87,6 +89,9 @@ type CreateVolumeRequest struct {
 	ChunkSize   int64  `json:"chunk_size,omitempty"`
 	// RootMode is the permission bits of the volume's root directory.
 	RootMode *FileMode `json:"root_mode,omitempty"`
+	// Export is the volume's NFS export options, given whole; nil means
+	// meta.DefaultExport (read-write, every client, root squashed to 65534).
+	Export *meta.Export `json:"export,omitempty"`
 	// AllowUnsafePlacement creates the volume even when losing one AZ would
 	// stop its writes (replication.CheckPolicy).
 	AllowUnsafePlacement bool `json:"allow_unsafe_placement,omitempty"`

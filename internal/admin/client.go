@@ -110,6 +110,25 @@ func (c *Client) DeleteVolume(ctx context.Context, name string) (*meta.Volume, e
 	return &v, nil
 }
 
+// Export returns a volume's export options.
+func (c *Client) Export(ctx context.Context, name string) (*meta.Export, error) {
+	var e meta.Export
+	if err := c.do(ctx, http.MethodGet, volumePath(name)+exportSuffix, nil, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// SetExport replaces a volume's export options with e (all of it: read
+// with Export, change, and send back) and returns them as applied.
+func (c *Client) SetExport(ctx context.Context, name string, e meta.Export) (*meta.Export, error) {
+	var out meta.Export
+	if err := c.do(ctx, http.MethodPut, volumePath(name)+exportSuffix, e, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 func volumePath(name string) string { return PathVolumes + "/" + url.PathEscape(name) }
 
 // maxResponse bounds what the client reads from a (possibly wrong) server.

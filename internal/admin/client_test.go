@@ -5,9 +5,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fsrep/fsrep/meta"
 )
 
 func TestClient(t *testing.T) {
@@ -66,6 +69,46 @@ func TestClient(t *testing.T) {
 	}
 	if _, err := anon.Status(ctx); !IsCode(err, CodeUnauthorized) {
 		t.Fatalf("anonymous Status: %v", err)
+	}
+}
+
+func TestClientExport(t *testing.T) {
+	_, srv := newTestServer(t, threeAZs...)
+	ctx := t.Context()
+	c := NewClient(srv.URL, testToken, 5*time.Second)
+	ro := meta.Export{ReadOnly: true, Squash: meta.SquashAll, AnonUID: 7, AnonGID: 8}
+	v, err := c.CreateVolume(ctx, CreateVolumeRequest{Name: "ro", Export: &ro})
+	if err != nil || !reflect.DeepEqual(v.Export, ro) {
+		t.Fatalf("CreateVolume with export: %+v %v", v, err)
+	}
+	if _, err := c.CreateVolume(ctx, CreateVolumeRequest{Name: "rw"}); err != nil {
+		t.Fatal(err)
+	}
+
+	e, err := c.Export(ctx, "rw")
+	if err != nil || !reflect.DeepEqual(*e, meta.DefaultExport()) {
+		t.Fatalf("Export: %+v %v", e, err)
+	}
+	e.Clients = []string{"10.0.0.0/8"}
+	got, err := c.SetExport(ctx, "rw", *e)
+	if err != nil || !reflect.DeepEqual(got, e) {
+		t.Fatalf("SetExport: %+v %v", got, err)
+	}
+	if e2, err := c.Export(ctx, "rw"); err != nil || !reflect.DeepEqual(e2, e) {
+		t.Fatalf("Export after SetExport: %+v %v", e2, err)
+	}
+	if e2, err := c.Export(ctx, "ro"); err != nil || !reflect.DeepEqual(*e2, ro) {
+		t.Fatalf("Export(ro): %+v %v", e2, err)
+	}
+
+	if _, err := c.Export(ctx, "nope"); !IsCode(err, CodeNotFound) {
+		t.Fatalf("Export(nope): %v", err)
+	}
+	if _, err := c.SetExport(ctx, "nope", meta.DefaultExport()); !IsCode(err, CodeNotFound) {
+		t.Fatalf("SetExport(nope): %v", err)
+	}
+	if _, err := c.SetExport(ctx, "rw", meta.Export{Squash: "bogus"}); !IsCode(err, CodeInvalid) {
+		t.Fatalf("SetExport with a bad squash: %v", err)
 	}
 }
 

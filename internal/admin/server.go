@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -30,7 +31,8 @@ type Backend interface {
 	Ready() error
 }
 
-// maxBody bounds request bodies; the largest legitimate one is a few hundred bytes.
+// maxBody bounds request bodies; the largest legitimate one (an export with
+// 64 client networks) is a few kilobytes.
 const maxBody = 64 << 10
 
 type server struct {
@@ -52,6 +54,8 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	api.HandleFunc("POST "+PathVolumes, s.handleCreateVolume)
 	api.HandleFunc("GET "+PathVolumes+"/{name}", s.handleVolume)
 	api.HandleFunc("DELETE "+PathVolumes+"/{name}", s.handleDeleteVolume)
+	api.HandleFunc("GET "+PathVolumes+"/{name}"+exportSuffix, s.handleExport)
+	api.HandleFunc("PUT "+PathVolumes+"/{name}"+exportSuffix, s.handleSetExport)
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &APIError{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: "admin: no endpoint " + r.Method + " " + r.URL.Path})
@@ -128,6 +132,17 @@ func (s *server) handleNodes(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, withVoters(nodes, s.b.Status()))
+}
+
+// decodeBody reads a JSON request body into v, refusing unknown fields so
+// that a typo cannot silently fall back to a default.
+func decodeBody(w http.ResponseWriter, r *http.Request, what string, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalid("admin: bad %s body: %v", what, err)
+	}
+	return nil
 }
 
 // nonNil makes an empty list encode as [] rather than null.

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -39,10 +38,8 @@ func (s *server) handleVolume(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) handleCreateVolume(w http.ResponseWriter, r *http.Request) {
 	var req CreateVolumeRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.fail(w, r, invalid("admin: bad create-volume body: %v", err))
+	if err := decodeBody(w, r, "create-volume", &req); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	cmd, err := s.createCommand(req)
@@ -84,6 +81,12 @@ func (s *server) createCommand(req CreateVolumeRequest) (*meta.CreateVolume, err
 	if req.ChunkSize < meta.MinChunkSize || req.ChunkSize > meta.MaxChunkSize {
 		return nil, invalid("admin: chunk size %d outside [%d, %d]", req.ChunkSize, meta.MinChunkSize, meta.MaxChunkSize)
 	}
+	if req.Export != nil {
+		// Apply checks it too; checking here keeps a bad request out of the log.
+		if err := req.Export.Validate(); err != nil {
+			return nil, err
+		}
+	}
 	mode := DefaultRootMode
 	if req.RootMode != nil {
 		mode = *req.RootMode
@@ -103,7 +106,7 @@ func (s *server) createCommand(req CreateVolumeRequest) (*meta.CreateVolume, err
 	}
 	return &meta.CreateVolume{
 		Name: req.Name, Replicas: req.Replicas, WriteQuorum: req.WriteQuorum, ChunkSize: req.ChunkSize,
-		RootMode: uint32(mode), RootUID: 0, RootGID: 0,
+		RootMode: uint32(mode), RootUID: 0, RootGID: 0, Export: req.Export,
 	}, nil
 }
 
@@ -129,8 +132,8 @@ func (s *server) handleDeleteVolume(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res.Volume)
 }
 
-// propose commits cmd and turns a failed precondition into an error. Both
-// volume commands return the volume they touched.
+// propose commits cmd and turns a failed precondition into an error. Every
+// volume command (create, delete, set-export) returns the volume it touched.
 func (s *server) propose(r *http.Request, cmd meta.Command) (*meta.Result, error) {
 	res, err := s.b.Propose(r.Context(), cmd)
 	if err != nil {

@@ -78,9 +78,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, clock Clock, log *sl
 	return e, nil
 }
 
-// ensureVolume waits for all nodes to be ready and creates the volume
-// (root directory world-writable with the sticky bit, like /tmp, so that a
-// root client of the development cluster can use it) if it is missing.
+// ensureVolume waits for all nodes to be ready and creates the volume if
+// it is missing: root directory world-writable with the sticky bit (like
+// /tmp), exported with no_root_squash, so that root clients of the
+// development cluster can use it as a local disk.
 func (e *Embedded) ensureVolume(ctx context.Context, name string) error {
 	var lastErr error
 	for {
@@ -111,9 +112,13 @@ func (e *Embedded) tryEnsureVolume(ctx context.Context, name string) error {
 		}
 		return nil
 	}
+	// The development cluster trusts its root clients (no_root_squash);
+	// volumes made with fsrepctl squash root by default.
+	ex := meta.DefaultExport()
+	ex.Squash = meta.SquashNone
 	_, err := n.Propose(ctx, &meta.CreateVolume{
 		Name: name, Replicas: 3, WriteQuorum: replication.DefaultWriteQuorum(3),
-		ChunkSize: 4 << 20, RootMode: 0o1777,
+		ChunkSize: 4 << 20, RootMode: 0o1777, Export: &ex,
 	})
 	if err != nil && !errors.Is(err, meta.ErrVolumeExist) {
 		return err
