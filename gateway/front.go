@@ -96,8 +96,12 @@ func (s *Server) serveConn(nc net.Conn) {
 			}
 		}
 		orig := rec
-		if c.proc == nfsProcLink && c.prog == nfsProg {
-			if rec, err = s.rewriteLink(c, rec); err != nil {
+		if c.prog == nfsProg && (c.proc == nfsProcLink || c.proc == nfsProcCreate) {
+			rewrite := s.rewriteLink
+			if c.proc == nfsProcCreate {
+				rewrite = rewriteExclusiveCreate
+			}
+			if rec, err = rewrite(c, rec); err != nil {
 				cc.write(accepted(c.xid, acceptGarbageArgs).b)
 				continue
 			}
@@ -323,11 +327,45 @@ func rewriteStatus(reply []byte, cause error) {
 	}
 }
 
+// rewriteExclusiveCreate turns an EXCLUSIVE CREATE (which go-nfs refuses)
+// into a GUARDED one that sets no attributes. EXCLUSIVE's verifier exists
+// so that a retransmission of a create that succeeded is told success, not
+// EEXIST; the front gives every namespace change that guarantee through the
+// replicated duplicate-request table (the request ID covers the verifier),
+// on any node and across restarts. Other creates pass unchanged.
+func rewriteExclusiveCreate(c call, rec []byte) ([]byte, error) {
+	r := &xdrReader{b: rec, off: c.args}
+	r.opaque(maxHandle) // directory
+	r.opaque(255)       // name
+	modeAt := r.off
+	mode := r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if mode != createExclusive {
+		return rec, nil
+	}
+	r.u32() // verifier, 8 bytes
+	r.u32()
+	if r.err != nil {
+		return nil, r.err
+	}
+	w := &replyWriter{b: append([]byte(nil), rec[:modeAt]...)}
+	w.u32(createGuarded)
+	for i := 0; i < 6; i++ {
+		w.u32(0) // sattr3: set nothing; the client follows with SETATTR
+	}
+	return w.b, nil
+}
+
 // rewriteLink turns a LINK3args call (file handle, then the directory and
 // name of the new link) into the layout go-nfs v0.0.4 parses for LINK
 // (directory, name, sattr3, target path), with the target given as the
 // inode token of the file.
 func (s *Server) rewriteLink(c call, rec []byte) ([]byte, error) {
+	if c.proc != nfsProcLink {
+		return rec, nil
+	}
 	r := &xdrReader{b: rec, off: c.args}
 	file := r.opaque(maxHandle)
 	dir := r.opaque(maxHandle)

@@ -34,6 +34,9 @@ const (
 	mountProcMnt    = 1
 	mountProcExport = 5
 	nfsProcAccess   = 4
+	nfsProcCreate   = 8
+	createGuarded   = 1
+	createExclusive = 2
 	nfsProcLink     = 15
 	nfsProcFSInfo   = 19
 )

@@ -65,3 +65,44 @@ func TestRetransmittedCreateAcrossNodes(t *testing.T) {
 		t.Fatalf("%d entries named once, want 1", n)
 	}
 }
+
+// TestExclusiveCreate: EXCLUSIVE CREATE (go-nfs alone refuses it) creates
+// the file; its retransmission (same XID and verifier) through another node
+// is success; another client's EXCLUSIVE create of the name is EEXIST.
+func TestExclusiveCreate(t *testing.T) {
+	c := NewCluster(t, ClusterOptions{})
+	cl, err := Mount(c.NFSAddr(0), "/vol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	root := mustHandle(t, cl, ".")
+	args := func(verf uint32) []byte {
+		return (&xdrBuf{}).opaque(root).opaque([]byte("excl")).u32(2).u32(verf).u32(verf).b
+	}
+	status := func(node int, xid, verf uint32) uint32 {
+		t.Helper()
+		acc, body, err := rawCall(c.NFSAddr(node), xid, 8, args(verf))
+		if err != nil || acc != 0 || len(body) < 4 {
+			t.Fatalf("EXCLUSIVE CREATE through node %d: accept %d, %v", node+1, acc, err)
+		}
+		return binary.BigEndian.Uint32(body)
+	}
+	if st := status(0, 0xe0001, 7); st != 0 {
+		t.Fatalf("EXCLUSIVE CREATE: status %d, want 0", st)
+	}
+	if _, err := cl.Handle("excl"); err != nil {
+		t.Fatalf("the file is not there: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Node(1).Meta().CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(1, 0xe0001, 7); st != 0 {
+		t.Fatalf("retransmitted EXCLUSIVE CREATE through another node: status %d, want 0", st)
+	}
+	if st := status(1, 0xe0002, 8); st != 17 {
+		t.Fatalf("another client's EXCLUSIVE CREATE of the name: status %d, want 17 (EEXIST)", st)
+	}
+}
