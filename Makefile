@@ -24,7 +24,7 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker c
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; \
 	else echo docker compose; fi)
 
-.PHONY: help build run test test-kclient fuzz bench images compose-up compose-down compose-ps fmt vet clean
+.PHONY: help build run test test-kclient test-bigdir fuzz bench images compose-up compose-down compose-ps fmt vet clean
 
 help: ## list targets (default)
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,6 +43,9 @@ test: ## install test deps (libnfs-utils, gcc), go vet, race tests, 10s per fuzz
 
 test-kclient: ## the real Linux NFSv3 client (QEMU, needs root) against `make run`'s cluster: 3 mount variants
 	GO="$(GO)" bash scripts/kclient.sh
+
+test-bigdir: ## list a 100,000-entry directory through READDIRPLUS (make test lists 10,000)
+	FSREP_BIGDIR=100000 $(GO) test -count=1 -timeout 20m -run TestBigDirectoryListing -v ./tests/ | grep -E 'bigdir_test|^(---|ok|FAIL)'
 
 fuzz: ## run every fuzz target for FUZZTIME (default 60s; FUZZ=regexp to pick targets)
 	FUZZTIME=$(FUZZTIME) GO="$(GO)" bash scripts/fuzz-short.sh

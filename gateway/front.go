@@ -213,6 +213,9 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
+	if c.proc == nfsProcReadDir || c.proc == nfsProcReadDirPlus {
+		return s.readDir(c, rec, client, c.proc == nfsProcReadDirPlus)
+	}
 	if c.proc == nfsProcAccess {
 		want := r.u32()
 		if r.err != nil {
@@ -336,7 +339,7 @@ func rewriteStatus(reply []byte, cause error) {
 func rewriteExclusiveCreate(c call, rec []byte) ([]byte, error) {
 	r := &xdrReader{b: rec, off: c.args}
 	r.opaque(maxHandle) // directory
-	r.opaque(255)       // name
+	r.opaque(4096)      // name (its length is checked where it is used)
 	modeAt := r.off
 	mode := r.u32()
 	if r.err != nil {
@@ -369,7 +372,7 @@ func (s *Server) rewriteLink(c call, rec []byte) ([]byte, error) {
 	r := &xdrReader{b: rec, off: c.args}
 	file := r.opaque(maxHandle)
 	dir := r.opaque(maxHandle)
-	name := r.opaque(255)
+	name := r.opaque(4096)
 	if r.err != nil {
 		return nil, r.err
 	}

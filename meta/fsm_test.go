@@ -37,7 +37,7 @@ func TestCreateVolume(t *testing.T) {
 		root.Parent != RootIno || root.Mtime != v.Created || v.Created == 0 {
 		t.Fatalf("root inode = %+v", root)
 	}
-	if ents, _, err := h.fsm.ReadDir(v.ID, RootIno, "", 0); err != nil || len(ents) != 0 {
+	if ents, _, err := h.fsm.ReadDir(v.ID, RootIno, 0, 0); err != nil || len(ents) != 0 {
 		t.Fatalf("ReadDir(root) = %v, %v; want empty", ents, err)
 	}
 	if id := h.volume("vol-b"); id != 2 {
@@ -642,40 +642,48 @@ func TestGCDoneAndRegisterNode(t *testing.T) {
 func TestReadDirPagination(t *testing.T) {
 	h := newHarness(t)
 	v := h.volume("v")
-	for _, name := range []string{"d", "b", "a", "c"} {
+	want := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		name := fmt.Sprintf("entry-%02d", i)
 		h.create(v, RootIno, name, TypeFile)
+		want[name] = true
 	}
-	names := func(after string, limit int) string {
-		ents, inodes, err := h.fsm.ReadDir(v, RootIno, after, limit)
+	// Pages of 7 resume from the last cookie and see every entry once, in
+	// cookie order; an entry removed between pages does not shift the rest.
+	seen := map[string]bool{}
+	var cookie, last uint64
+	for page := 0; ; page++ {
+		ents, inodes, err := h.fsm.ReadDir(v, RootIno, cookie, 7)
 		if err != nil {
-			t.Fatalf("ReadDir: %v", err)
+			t.Fatal(err)
 		}
-		var out []string
+		if len(ents) == 0 {
+			break
+		}
 		for i, e := range ents {
-			if inodes[i].Ino != e.Ino {
-				t.Fatalf("entry %s carries inode %d", e.Name, inodes[i].Ino)
+			if inodes[i].Ino != e.Ino || e.Cookie != DirCookie(e.Name) || e.Cookie <= last {
+				t.Fatalf("entry %+v (inode %d) out of order after cookie %d", e, inodes[i].Ino, last)
 			}
-			out = append(out, e.Name)
+			if seen[e.Name] {
+				t.Fatalf("%s listed twice", e.Name)
+			}
+			seen[e.Name], last = true, e.Cookie
 		}
-		return strings.Join(out, ",")
-	}
-	for _, c := range []struct {
-		after string
-		limit int
-		want  string
-	}{
-		{"", 0, "a,b,c,d"}, {"", 2, "a,b"}, {"b", 2, "c,d"}, {"bb", 0, "c,d"}, {"d", 0, ""}, {"z", 5, ""},
-	} {
-		if got := names(c.after, c.limit); got != c.want {
-			t.Errorf("ReadDir(after %q, limit %d) = %q, want %q", c.after, c.limit, got, c.want)
+		cookie = ents[len(ents)-1].Cookie
+		if page == 2 {
+			// Remove an entry already listed: the listing goes on unchanged.
+			h.ok(&Remove{Vol: v, Parent: RootIno, Name: ents[0].Name})
+			delete(want, ents[0].Name)
+			seen[ents[0].Name] = false
 		}
 	}
-	f := h.lookup(v, RootIno, "a")
-	if _, _, err := h.fsm.ReadDir(v, f.Ino, "", 0); !errors.Is(err, ErrNotDir) {
-		t.Fatalf("ReadDir(file) = %v, want ErrNotDir", err)
+	for name := range want {
+		if !seen[name] {
+			t.Errorf("%s never listed", name)
+		}
 	}
-	if _, err := h.fsm.Lookup(v, f.Ino, "x"); !errors.Is(err, ErrNotDir) {
-		t.Fatalf("Lookup in a file = %v, want ErrNotDir", err)
+	if ents, _, _ := h.fsm.ReadDir(v, RootIno, 1<<64-1, 0); len(ents) != 0 {
+		t.Fatalf("a listing past the last cookie returned %d entries", len(ents))
 	}
 }
 

@@ -490,7 +490,7 @@ func compareModel(t *testing.T, h *harness, m *nsModel, when string) {
 	seen := map[uint64]bool{}
 	var walk func(dir uint64, path string)
 	walk = func(dir uint64, path string) {
-		ents, inodes, err := h.fsm.ReadDir(v, dir, "", 0)
+		ents, inodes, err := h.fsm.ReadDir(v, dir, 0, 0)
 		if err != nil {
 			t.Fatalf("%s: ReadDir(%s): %v", when, path, err)
 		}

@@ -84,9 +84,10 @@ func (f *FSM) Lookup(vol uint32, parent uint64, name string) (*Inode, error) {
 	return out, err
 }
 
-// ReadDir returns up to limit entries of directory dir whose names sort after
-// `after` (byte order), with their inodes. limit <= 0 means all.
-func (f *FSM) ReadDir(vol uint32, dir uint64, after string, limit int) ([]DirEntry, []Inode, error) {
+// ReadDir returns up to limit entries of directory dir whose cookies are
+// greater than cookie (0: from the start), in cookie order, with their
+// inodes. limit <= 0 means all.
+func (f *FSM) ReadDir(vol uint32, dir uint64, cookie uint64, limit int) ([]DirEntry, []Inode, error) {
 	var ents []DirEntry
 	var inodes []Inode
 	err := f.view(func(tx *bolt.Tx) error {
@@ -96,11 +97,11 @@ func (f *FSM) ReadDir(vol uint32, dir uint64, after string, limit int) ([]DirEnt
 		}
 		prefix := inodeKey(vol, dir)
 		c := tx.Bucket(bucketDirents).Cursor()
-		k, v := c.Seek(direntKey(vol, dir, after))
-		if after != "" && k != nil && string(k[len(prefix):]) == after {
-			k, v = c.Next()
+		start := append(inodeKey(vol, dir), u64(cookie+1)...)
+		if cookie == 1<<64-1 {
+			return nil
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			if limit > 0 && len(ents) >= limit {
 				break
 			}
@@ -109,7 +110,8 @@ func (f *FSM) ReadDir(vol uint32, dir uint64, after string, limit int) ([]DirEnt
 			if err != nil {
 				return err
 			}
-			ents = append(ents, DirEntry{Name: string(k[len(prefix):]), Ino: ino})
+			ents = append(ents, DirEntry{Name: string(k[direntPrefixLen:]), Ino: ino,
+				Cookie: binary.BigEndian.Uint64(k[len(prefix):])})
 			inodes = append(inodes, *n)
 		}
 		return nil

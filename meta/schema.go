@@ -8,9 +8,12 @@ import (
 )
 
 // StorageVersion is the layout version of meta.db. A node refuses to open a
-// file written by a newer version; older versions are migrated in
-// migrate (none exist yet: version 1 is the first layout).
-const StorageVersion uint64 = 1
+// file written by a newer version; older versions are migrated in migrate.
+//
+//	1: the first layout.
+//	2: directory entries keyed by a hash cookie before the name, so that
+//	   READDIR resumes from a cookie on any node (stable NFS cookies).
+const StorageVersion uint64 = 2
 
 // Buckets of meta.db. Every key layout is described here and in
 // docs/meta-format.md; integers in keys are big-endian so that bbolt's byte
@@ -20,7 +23,7 @@ var (
 	bucketVolumes  = []byte("volumes")  // name -> Volume
 	bucketVolIDs   = []byte("volids")   // vol(4) -> name
 	bucketInodes   = []byte("inodes")   // vol(4) ino(8) -> Inode
-	bucketDirents  = []byte("dirents")  // vol(4) parent(8) name -> child ino(8)
+	bucketDirents  = []byte("dirents")  // vol(4) parent(8) cookie(8) name -> child ino(8)
 	bucketChunks   = []byte("chunks")   // vol(4) ino(8) index(8) -> Chunk
 	bucketNodes    = []byte("nodes")    // node ID -> NodeInfo
 	bucketCounters = []byte("counters") // name -> uint64
@@ -54,15 +57,54 @@ func initSchema(tx *bolt.Tx) error {
 	if got > StorageVersion {
 		return fmt.Errorf("meta: meta.db has storage version %d, this build knows up to %d; run a newer fsrepd", got, StorageVersion)
 	}
-	return migrate(tx, got)
+	if err := migrate(tx, got); err != nil {
+		return err
+	}
+	return m.Put(keyMetaVersion, u64(StorageVersion))
 }
 
-// migrate upgrades the layout from version from to StorageVersion.
+// migrate upgrades the layout from version from to StorageVersion, one
+// step at a time, in the caller's transaction (all or nothing).
 func migrate(tx *bolt.Tx, from uint64) error {
-	if from == StorageVersion {
-		return nil
+	for v := from; v < StorageVersion; v++ {
+		switch v {
+		case 1:
+			if err := migrateDirentCookies(tx); err != nil {
+				return fmt.Errorf("meta: migrate storage version 1 to 2: %w", err)
+			}
+		default:
+			return fmt.Errorf("meta: no migration from storage version %d", v)
+		}
 	}
-	return fmt.Errorf("meta: no migration from storage version %d to %d", from, StorageVersion)
+	return nil
+}
+
+// migrateDirentCookies rewrites v1 entry keys (vol, parent, name) as v2
+// keys (vol, parent, cookie, name).
+func migrateDirentCookies(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketDirents)
+	type kv struct{ k, v []byte }
+	var old []kv
+	if err := b.ForEach(func(k, v []byte) error {
+		old = append(old, kv{append([]byte(nil), k...), append([]byte(nil), v...)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, e := range old {
+		if len(e.k) < 12 {
+			return fmt.Errorf("dirent key of %d bytes", len(e.k))
+		}
+		vol := binary.BigEndian.Uint32(e.k)
+		parent := binary.BigEndian.Uint64(e.k[4:])
+		if err := b.Delete(e.k); err != nil {
+			return err
+		}
+		if err := b.Put(direntKey(vol, parent, string(e.k[12:])), e.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func u64(v uint64) []byte {
@@ -85,10 +127,33 @@ func inodeKey(vol uint32, ino uint64) []byte {
 }
 
 func direntKey(vol uint32, parent uint64, name string) []byte {
-	b := make([]byte, 12, 12+len(name))
+	b := make([]byte, 20, 20+len(name))
 	binary.BigEndian.PutUint32(b, vol)
 	binary.BigEndian.PutUint64(b[4:], parent)
+	binary.BigEndian.PutUint64(b[12:], DirCookie(name))
 	return append(b, name...)
+}
+
+// direntPrefixLen is the length of a dirent key before the name.
+const direntPrefixLen = 20
+
+// DirCookie is the READDIR cookie of a name: a 63-bit FNV-1a hash, never
+// 0, 1 or 2 (0 starts a listing; the gateway uses 1 and 2 for "." and
+// ".."). Entries are stored in cookie order, so a listing resumes after a
+// cookie on any node, and entries added or removed meanwhile do not shift
+// the others. Two names of one directory with the same hash (2^-63 per
+// pair) would list only one of them after a resume between them.
+func DirCookie(name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	h &= 1<<63 - 1
+	if h < 3 {
+		h += 3
+	}
+	return h
 }
 
 func chunkKey(vol uint32, ino, index uint64) []byte {

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,7 +94,7 @@ func TestOpenRefusesNewerStorageVersion(t *testing.T) {
 		t.Fatal("OpenFSM opened a meta.db of a newer storage version")
 	}
 	t.Logf("error: %v", err)
-	for _, want := range []string{"storage version 2", "newer"} {
+	for _, want := range []string{fmt.Sprintf("storage version %d", StorageVersion+1), "newer"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -142,5 +143,67 @@ func TestKeysSortNumerically(t *testing.T) {
 	}
 	if _, ok := parseGarbageKey([]byte("short")); ok {
 		t.Error("parseGarbageKey accepted a short key")
+	}
+}
+
+// TestMigrateV1Dirents: a meta.db of storage version 1 (entries keyed by
+// name) opens as version 2 (entries keyed by cookie, then name), with every
+// entry still found by name and listed.
+func TestMigrateV1Dirents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "meta.db")
+	h := openFSM(t, path)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"b", "a", "zeta", "é"}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keyMetaVersion, u64(1)); err != nil {
+			return err
+		}
+		putJSON(tx.Bucket(bucketVolumes), []byte("v"), &Volume{ID: 1, Name: "v", Replicas: 1, WriteQuorum: 1, ChunkSize: MinChunkSize, NextIno: 10})
+		if err := tx.Bucket(bucketVolIDs).Put(volKey(1), []byte("v")); err != nil {
+			return err
+		}
+		putJSON(tx.Bucket(bucketInodes), inodeKey(1, RootIno), &Inode{Ino: RootIno, Type: TypeDir, Mode: 0o755, Nlink: 2, Parent: RootIno})
+		for i, name := range names {
+			ino := uint64(2 + i)
+			putJSON(tx.Bucket(bucketInodes), inodeKey(1, ino), &Inode{Ino: ino, Type: TypeFile, Nlink: 1})
+			v1 := append(inodeKey(1, RootIno), name...) // version 1 layout
+			if err := tx.Bucket(bucketDirents).Put(v1, u64(ino)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFSM(path, testLogger(t))
+	if err != nil {
+		t.Fatalf("open a version 1 meta.db: %v", err)
+	}
+	defer f.Close()
+	for i, name := range names {
+		n, err := f.Lookup(1, RootIno, name)
+		if err != nil || n.Ino != uint64(2+i) {
+			t.Fatalf("after migration Lookup(%q) = %+v, %v", name, n, err)
+		}
+	}
+	ents, _, err := f.ReadDir(1, RootIno, 0, 0)
+	if err != nil || len(ents) != len(names) {
+		t.Fatalf("after migration ReadDir = %+v, %v", ents, err)
+	}
+	var version uint64
+	_ = f.view(func(tx *bolt.Tx) error {
+		version = binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyMetaVersion))
+		return nil
+	})
+	if version != StorageVersion {
+		t.Fatalf("storage version after migration = %d, want %d", version, StorageVersion)
 	}
 }

@@ -154,6 +154,7 @@ type NodeInfo struct {
 
 // DirEntry is one name in a directory.
 type DirEntry struct {
-	Name string `json:"name"`
-	Ino  uint64 `json:"ino"`
+	Name   string `json:"name"`
+	Ino    uint64 `json:"ino"`
+	Cookie uint64 `json:"cookie"` // DirCookie(Name): where a listing resumes after it
 }

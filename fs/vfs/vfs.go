@@ -19,6 +19,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -439,7 +440,7 @@ func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
 	if err := f.need(d, MayRead); err != nil {
 		return nil, f.fail("readdir", p, err)
 	}
-	ents, inodes, err := f.meta.FSM().ReadDir(f.volID, d.Ino, "", 0)
+	ents, inodes, err := f.meta.FSM().ReadDir(f.volID, d.Ino, 0, 0)
 	if err != nil {
 		return nil, f.fail("readdir", p, err)
 	}
@@ -447,6 +448,8 @@ func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
 	for i := range ents {
 		out[i] = newFileInfo(ents[i].Name, &inodes[i])
 	}
+	// Like os.ReadDir, sorted by name (the store keeps cookie order).
+	slices.SortFunc(out, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 	return out, nil
 }
 
