@@ -60,10 +60,8 @@ const (
 	st3OK          = 0
 	st3Perm        = 1
 	st3NoEnt       = 2
-	st3IO          = 5
 	st3Acces       = 13
 	st3Exist       = 17
-	st3XDev        = 18
 	st3NotDir      = 20
 	st3IsDir       = 21
 	st3Inval       = 22
@@ -73,8 +71,6 @@ const (
 	st3Stale       = 70
 	st3BadHandle   = 10001
 	st3NotSync     = 10002
-	st3NotSupp     = 10004
-	st3TooSmall    = 10005
 	st3BadType     = 10007
 )
 
@@ -105,6 +101,13 @@ func newRawClient(t *testing.T, addr string, uid, gid uint32, xids *xidSource) *
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &rawClient{t: t, addr: addr, uid: uid, gid: gid, xids: xids, conn: conn}
+}
+
+// on returns a client on the same connection reporting to t.
+func (r *rawClient) on(t *testing.T) *rawClient {
+	c := *r
+	c.t = t
+	return &c
 }
 
 // call sends one call and returns the accept status (1000+reject_stat for
@@ -163,7 +166,9 @@ func (x *xdrBuf) dirop(dir []byte, name string) *xdrBuf { return x.opaque(dir).o
 func (x *xdrBuf) noSattr() *xdrBuf { return x.u32(0).u32(0).u32(0).u32(0).u32(0).u32(0) }
 
 // sattrMode appends an sattr3 that sets only the mode.
-func (x *xdrBuf) sattrMode(mode uint32) *xdrBuf { return x.u32(1).u32(mode).u32(0).u32(0).u32(0).u32(0).u32(0) }
+func (x *xdrBuf) sattrMode(mode uint32) *xdrBuf {
+	return x.u32(1).u32(mode).u32(0).u32(0).u32(0).u32(0).u32(0)
+}
 
 // sattrSize appends an sattr3 that sets only the size.
 func (x *xdrBuf) sattrSize(size uint64) *xdrBuf {

@@ -60,7 +60,13 @@ func TestExportsAndIdentity(t *testing.T) {
 	if err != nil || a.UID != 1000 || a.GID != 1000 {
 		t.Fatalf("alice's directory: %+v, %v; want owned by 1000:1000", a, err)
 	}
-	// Bob may not create in alice's 0755 directory, nor remove it.
+	// Bob, on node 3, may not create in alice's 0755 directory, nor remove
+	// it. (Node 3 first catches up: a follower may lag by a commit.)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Node(2).Meta().CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
 	bob, err := MountAs(c.NFSAddr(2), "/vol", 1001, 1001)
 	if err != nil {
 		t.Fatal(err)
