@@ -17,6 +17,7 @@ const (
 	nfs3ErrIO       = 5
 	nfs3ErrAcces    = 13
 	nfs3ErrExist    = 17
+	nfs3ErrXDev     = 18
 	nfs3ErrNotDir   = 20
 	nfs3ErrIsDir    = 21
 	nfs3ErrInval    = 22
@@ -27,7 +28,9 @@ const (
 	nfs3ErrDQuot    = 69
 	nfs3ErrStale    = 70
 	nfs3ErrBadHndl  = 10001
+	nfs3ErrNotSync  = 10002
 	nfs3ErrNotSupp  = 10004
+	nfs3ErrBadType  = 10007
 	nfs3ErrSrvFault = 10006
 	nfs3ErrJukebox  = 10008
 )

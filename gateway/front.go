@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"time"
+
+	nfs "github.com/willscott/go-nfs"
 
 	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/meta"
@@ -131,7 +134,7 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string) {
 				err = fmt.Errorf("panic: %v", p)
 			}
 		}()
-		return l.roundTrip(rec, c.cred, rid, cc.s.cfg.LaneTimeout)
+		return l.roundTrip(c, rec, rid, cc.s.cfg.LaneTimeout)
 	}()
 	if err != nil {
 		// The lane is in an unknown state: replace it.
@@ -213,6 +216,107 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
+	switch c.proc {
+	case nfsProcGetAttr:
+		id, n, _, st := s.object(fh, client)
+		_ = id
+		if st != nfs3OK {
+			w := accepted(c.xid, acceptSuccess)
+			w.u32(st)
+			return w.b
+		}
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(nfs3OK)
+		w.fattr3(n)
+		return w.b
+	case nfsProcLookup:
+		name := r.opaque(1 << 16)
+		if r.err != nil {
+			return accepted(c.xid, acceptGarbageArgs).b
+		}
+		if len(name) > meta.MaxNameLen {
+			return statusReply(c.xid, nfs3ErrNameLong, 1)
+		}
+		return nil
+	case nfsProcLink:
+		dir := r.opaque(maxHandle)
+		if r.err != nil {
+			return accepted(c.xid, acceptGarbageArgs).b
+		}
+		fid, _, _, st := s.object(fh, client)
+		if st != nfs3OK {
+			return statusReply(c.xid, st, 3) // post_op_attr, wcc_data
+		}
+		if did, err := s.h.codec.Decode(dir); err == nil && did.Vol != fid.Vol {
+			return statusReply(c.xid, nfs3ErrXDev, 3)
+		}
+		return nil
+	case nfsProcRename:
+		r.opaque(1 << 16) // from name
+		to := r.opaque(maxHandle)
+		if r.err != nil {
+			return accepted(c.xid, acceptGarbageArgs).b
+		}
+		from, ferr := s.h.codec.Decode(fh)
+		dst, derr := s.h.codec.Decode(to)
+		if ferr == nil && derr == nil && from.Vol != dst.Vol {
+			return statusReply(c.xid, nfs3ErrXDev, 4) // two wcc_data
+		}
+		return nil
+	case nfsProcMknod:
+		// Device files, FIFOs and sockets are not stored (go-nfs would
+		// claim success for a character device and create nothing).
+		r.opaque(1 << 16) // name
+		ftype := r.u32()
+		if r.err != nil {
+			return accepted(c.xid, acceptGarbageArgs).b
+		}
+		_, _, ex, st := s.object(fh, client)
+		switch {
+		case st != nfs3OK:
+		case ex.ReadOnly:
+			st = nfs3ErrROFS
+		case ftype == 1 || ftype == 2 || ftype == 5: // REG, DIR, LNK: not for MKNOD
+			st = nfs3ErrBadType
+		default:
+			st = nfs3ErrNotSupp
+		}
+		return statusReply(c.xid, st, 2) // MKNOD3resfail: wcc_data
+	case nfsProcSetAttr:
+		return s.setAttrGuard(c, rec, r, fh, client)
+	case nfsProcFSStat:
+		_, _, _, st := s.object(fh, client)
+		if st != nfs3OK {
+			return statusReply(c.xid, st, 1)
+		}
+		var fs nfs.FSStat
+		if err := s.h.FSStat(context.Background(), nil, &fs); err != nil {
+			return statusReply(c.xid, nfs3ErrIO, 1)
+		}
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(nfs3OK)
+		w.u32(0) // no attributes
+		for _, v := range []uint64{fs.TotalSize, fs.FreeSize, fs.AvailableSize, fs.TotalFiles, fs.FreeFiles, fs.AvailableFiles} {
+			w.u64(v)
+		}
+		w.u32(0) // invarsec
+		return w.b
+	case nfsProcPathConf:
+		_, _, _, st := s.object(fh, client)
+		if st != nfs3OK {
+			return statusReply(c.xid, st, 1)
+		}
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(nfs3OK)
+		w.u32(0)          // no attributes
+		w.u32(0xffffffff) // linkmax
+		w.u32(meta.MaxNameLen)
+		w.u32(1) // no_trunc: long names are refused
+		w.u32(1) // chown_restricted: only root gives files away
+		w.u32(0) // case_insensitive
+		w.u32(1) // case_preserving
+		return w.b
+	}
 	if c.proc == nfsProcReadDir || c.proc == nfsProcReadDirPlus {
 		return s.readDir(c, rec, client, c.proc == nfsProcReadDirPlus)
 	}
@@ -224,8 +328,8 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 		return s.access(c, fh, want, client)
 	}
 	if c.proc == nfsProcFSInfo {
-		if _, _, err := s.h.resolveHandle(fh); err != nil {
-			return nil // go-nfs answers the error
+		if _, _, _, st := s.object(fh, client); st != nfs3OK {
+			return statusReply(c.xid, st, 1)
 		}
 		w := accepted(c.xid, acceptSuccess)
 		w.u32(0) // NFS3_OK
@@ -242,20 +346,63 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 	return nil
 }
 
-// ACCESS3 bits (RFC 1813 §3.3.4).
-const (
-	accessRead    = 0x01
-	accessLookup  = 0x02
-	accessModify  = 0x04
-	accessExtend  = 0x08
-	accessDelete  = 0x10
-	accessExecute = 0x20
-)
+// setAttrGuard checks a SETATTR's ctime guard against the real ctime (go-nfs
+// compares against a ctime it derives from mtime) and strips it before
+// go-nfs sees the call. It returns a NOT_SYNC reply, or nil to pass on.
+func (s *Server) setAttrGuard(c call, rec []byte, r *xdrReader, fh []byte, client string) []byte {
+	// sattr3: mode, uid, gid (u32 each if set), size (u64 if set), atime
+	// and mtime (how; nfstime3 if SET_TO_CLIENT_TIME).
+	for i := 0; i < 3; i++ {
+		if r.u32() == 1 {
+			r.u32()
+		}
+	}
+	if r.u32() == 1 {
+		r.u32()
+		r.u32()
+	}
+	for i := 0; i < 2; i++ {
+		if r.u32() == 2 {
+			r.u32()
+			r.u32()
+		}
+	}
+	guardAt := r.off
+	check := r.u32()
+	sec, nsec := r.u32(), uint32(0)
+	if check != 0 {
+		nsec = r.u32()
+	}
+	if r.err != nil || check == 0 {
+		return nil // go-nfs answers malformed arguments and unguarded calls
+	}
+	_, n, _, st := s.object(fh, client)
+	if st != nfs3OK {
+		return nil
+	}
+	if int64(sec)*1e9+int64(nsec) != n.Ctime {
+		return statusReply(c.xid, nfs3ErrNotSync, 2) // wcc_data
+	}
+	// The guard holds: clear it in place (check = 0, nfstime dropped) by
+	// marking the record's arguments as ending at the check word.
+	binary.BigEndian.PutUint32(rec[guardAt:], 0)
+	return nil
+}
 
-// access answers ACCESS from the object's mode and the caller after the
-// export's squashing (go-nfs grants everything).
-func (s *Server) access(c call, fh []byte, want uint32, client string) []byte {
-	w := accepted(c.xid, acceptSuccess)
+// statusReply is a failed NFS reply: the status, then `empty` zero words
+// (each an absent post_op_attr or half of an empty wcc_data).
+func statusReply(xid, st uint32, empty int) []byte {
+	w := accepted(xid, acceptSuccess)
+	w.u32(st)
+	for i := 0; i < empty; i++ {
+		w.u32(0)
+	}
+	return w.b
+}
+
+// object resolves a handle for a call the front answers: its inode and
+// volume export, or the NFS status to answer instead.
+func (s *Server) object(fh []byte, client string) (FileID, *meta.Inode, meta.Export, uint32) {
 	id, n, err := s.h.inodeFor(fh)
 	var ex meta.Export
 	if err == nil {
@@ -272,10 +419,29 @@ func (s *Server) access(c call, fh []byte, want uint32, client string) []byte {
 		if st == 0 || st == nfs3ErrNoEnt {
 			st = nfs3ErrStale
 		}
-		w.u32(st)
-		w.u32(0) // no attributes
-		return w.b
+		return id, nil, ex, st
 	}
+	return id, n, ex, nfs3OK
+}
+
+// ACCESS3 bits (RFC 1813 §3.3.4).
+const (
+	accessRead    = 0x01
+	accessLookup  = 0x02
+	accessModify  = 0x04
+	accessExtend  = 0x08
+	accessDelete  = 0x10
+	accessExecute = 0x20
+)
+
+// access answers ACCESS from the object's mode and the caller after the
+// export's squashing (go-nfs grants everything).
+func (s *Server) access(c call, fh []byte, want uint32, client string) []byte {
+	_, n, ex, st := s.object(fh, client)
+	if st != nfs3OK {
+		return statusReply(c.xid, st, 1)
+	}
+	w := accepted(c.xid, acceptSuccess)
 	o := squash(c.cred, ex)
 	var got uint32
 	if o.May(n, vfs.MayRead) {

@@ -39,11 +39,12 @@ func newLane(base *Handler, verifier [8]byte, client string) *lane {
 }
 
 // roundTrip sends one call record and returns go-nfs's reply record.
-func (l *lane) roundTrip(rec []byte, cred Cred, rid string, timeout time.Duration) ([]byte, error) {
+func (l *lane) roundTrip(c call, rec []byte, rid string, timeout time.Duration) ([]byte, error) {
 	// Read by go-nfs's goroutine after the pipe write below.
-	l.h.cred, l.h.rid, l.h.lastErr = cred, rid, nil
+	l.h.cred, l.h.rid, l.h.lastErr, l.h.remove = c.cred, rid, nil, removeKindOf(c)
 	for _, f := range l.h.fss {
 		f.SetRequest(rid)
+		f.SetRemoveKind(l.h.remove)
 	}
 	if err := l.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
@@ -57,6 +58,18 @@ func (l *lane) roundTrip(rec []byte, cred Cred, rid string, timeout time.Duratio
 func (l *lane) close() {
 	l.conn.Close()
 	l.ln.Close()
+}
+
+// removeKindOf tells the filesystem which of REMOVE and RMDIR is running
+// (go-nfs serves both with billy's Remove).
+func removeKindOf(c call) vfs.RemoveKind {
+	switch {
+	case c.prog == nfsProg && c.proc == 12:
+		return vfs.RemoveFile
+	case c.prog == nfsProg && c.proc == 13:
+		return vfs.RemoveDir
+	}
+	return vfs.RemoveAny
 }
 
 // pipeListener hands go-nfs one connection, then blocks until closed.
@@ -107,6 +120,7 @@ type laneHandler struct {
 	client  string
 	cred    Cred
 	rid     string // request ID of the call in flight, for mutating calls
+	remove  vfs.RemoveKind
 	fss     map[uint32]*vfs.FS
 	lastErr error // the cause of the last failure in the request in flight
 }
@@ -123,6 +137,7 @@ func (l *laneHandler) fs(vol uint32, ex meta.Export) *vfs.FS {
 		f = l.h.newFS(vol)
 		f.SetErrorHook(l.recordErr)
 		f.SetRequest(l.rid)
+		f.SetRemoveKind(l.remove)
 		l.fss[vol] = f
 	}
 	f.SetOwner(squash(l.cred, ex))

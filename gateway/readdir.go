@@ -66,30 +66,12 @@ func (s *Server) readDir(c call, rec []byte, client string, plus bool) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
-	w := accepted(c.xid, acceptSuccess)
-	fail := func(st uint32) []byte {
-		w.u32(st)
-		w.u32(0) // no directory attributes
-		return w.b
-	}
-	id, dir, err := s.h.inodeFor(fh)
-	var ex meta.Export
-	if err == nil {
-		var v *meta.Volume
-		if v, err = s.h.meta.FSM().VolumeByID(id.Vol); err == nil {
-			ex = v.Export
-			if !ex.Allows(clientIP(client)) {
-				err = vfs.ErrAccess
-			}
-		}
-	}
-	if err != nil {
-		st := nfsStatus(err)
-		if st == 0 || st == nfs3ErrNoEnt {
-			st = nfs3ErrStale
-		}
+	fail := func(st uint32) []byte { return statusReply(c.xid, st, 1) } // resfail: post_op_attr
+	id, dir, ex, st := s.object(fh, client)
+	if st != nfs3OK {
 		return fail(st)
 	}
+	w := accepted(c.xid, acceptSuccess)
 	if dir.Type != meta.TypeDir {
 		return fail(nfs3ErrNotDir)
 	}

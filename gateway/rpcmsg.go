@@ -33,7 +33,14 @@ const (
 
 	mountProcMnt    = 1
 	mountProcExport = 5
+	nfsProcGetAttr  = 1
+	nfsProcSetAttr  = 2
+	nfsProcLookup   = 3
 	nfsProcAccess   = 4
+	nfsProcMknod    = 11
+	nfsProcRename   = 14
+	nfsProcFSStat   = 18
+	nfsProcPathConf = 20
 	nfsProcCreate   = 8
 	createGuarded   = 1
 	createExclusive = 2

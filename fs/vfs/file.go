@@ -75,7 +75,7 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if n.Type != meta.TypeFile {
-		return 0, meta.ErrIsDir
+		return 0, f.fs.record(meta.ErrIsDir)
 	}
 	ctx, cancel := f.fs.ctx()
 	defer cancel()

@@ -58,6 +58,7 @@ type FS struct {
 	clock    Clock
 	owner    Owner
 	readOnly bool
+	remove   RemoveKind // what Remove may remove for the call in flight
 	timeout  time.Duration
 }
 
@@ -100,6 +101,19 @@ func (f *FS) record(err error) error {
 // instead of applying twice. Like SetOwner, it needs an FS that serves one
 // request at a time.
 func (f *FS) SetRequest(rid string) { f.rid, f.seq = rid, 0 }
+
+// RemoveKind says what Remove may remove: NFS has REMOVE (not a
+// directory) and RMDIR (only a directory), go-nfs calls Remove for both.
+type RemoveKind uint8
+
+const (
+	RemoveAny  RemoveKind = iota // billy semantics: a file or an empty directory
+	RemoveFile                   // NFS REMOVE: a directory is EISDIR
+	RemoveDir                    // NFS RMDIR: anything else is ENOTDIR
+)
+
+// SetRemoveKind sets what Remove may remove for the call in flight.
+func (f *FS) SetRemoveKind(k RemoveKind) { f.remove = k }
 
 // SetOwner sets the caller: the owner of the files this FS creates from
 // now on, against whom permissions are checked. An FS whose owner changes
@@ -284,7 +298,13 @@ func (f *FS) Stat(p string) (os.FileInfo, error) { return f.Lstat(p) }
 func (f *FS) Lstat(p string) (os.FileInfo, error) {
 	n, err := f.resolve(splitPath(p))
 	if err != nil {
-		return nil, f.fail("lstat", p, err)
+		// Only a refusal is recorded as a failure cause: go-nfs probes
+		// existence with Lstat before a create, and answers a missing name
+		// itself.
+		if IsPermission(err) {
+			return nil, f.fail("lstat", p, err)
+		}
+		return nil, pathErr("lstat", p, err)
 	}
 	return newFileInfo(baseName(p), n), nil
 }
@@ -412,6 +432,12 @@ func (f *FS) Remove(p string) error {
 	child, err := f.meta.FSM().Lookup(f.volID, dir.Ino, name)
 	if err != nil {
 		return f.fail("remove", p, err)
+	}
+	switch {
+	case f.remove == RemoveFile && child.Type == meta.TypeDir:
+		return f.fail("remove", p, meta.ErrIsDir)
+	case f.remove == RemoveDir && child.Type != meta.TypeDir:
+		return f.fail("rmdir", p, meta.ErrNotDir)
 	}
 	if err := f.mayRemove(dir, child); err != nil {
 		return f.fail("remove", p, err)
