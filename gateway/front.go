@@ -216,6 +216,11 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
+	if !argsBounded(c.proc, r) {
+		return accepted(c.xid, acceptGarbageArgs).b
+	}
+	r = &xdrReader{b: rec, off: c.args}
+	r.opaque(maxHandle)
 	switch c.proc {
 	case nfsProcGetAttr:
 		id, n, _, st := s.object(fh, client)
@@ -344,6 +349,55 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 		return w.b
 	}
 	return nil
+}
+
+// argsBounded checks every length-prefixed argument after the leading
+// file handle against the bytes the record holds, before go-nfs allocates
+// what a client claims (a 40-byte MKDIR could claim an 800 MB name). r is
+// positioned after the handle.
+func argsBounded(proc uint32, r *xdrReader) bool {
+	name := func() { r.opaque(1 << 16) }
+	sattr := func() {
+		for i := 0; i < 3; i++ {
+			if r.u32() == 1 {
+				r.u32()
+			}
+		}
+		if r.u32() == 1 {
+			r.u32()
+			r.u32()
+		}
+		for i := 0; i < 2; i++ {
+			if r.u32() == 2 {
+				r.u32()
+				r.u32()
+			}
+		}
+	}
+	switch proc {
+	case 3, 9, 11, 12, 13: // LOOKUP MKDIR MKNOD REMOVE RMDIR: a name first
+		name()
+	case 8: // CREATE: name, how
+		name()
+	case 10: // SYMLINK: name, sattr3, path
+		name()
+		sattr()
+		r.opaque(1 << 16)
+	case 14: // RENAME: name, to handle, to name
+		name()
+		r.opaque(maxHandle)
+		name()
+	case 15: // LINK: directory handle, name
+		r.opaque(maxHandle)
+		name()
+	case 7: // WRITE: offset, count, stable, data
+		r.u32()
+		r.u32()
+		r.u32()
+		r.u32()
+		r.opaque(maxIO)
+	}
+	return r.err == nil
 }
 
 // setAttrGuard checks a SETATTR's ctime guard against the real ctime (go-nfs
