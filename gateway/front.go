@@ -351,29 +351,32 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 	return nil
 }
 
+// skipSattr3 reads past an sattr3: mode, uid, gid (a u32 each if set),
+// size (a u64 if set), atime and mtime (an nfstime3 if SET_TO_CLIENT_TIME).
+func skipSattr3(r *xdrReader) {
+	for i := 0; i < 3; i++ {
+		if r.u32() == 1 {
+			r.u32()
+		}
+	}
+	if r.u32() == 1 {
+		r.u32()
+		r.u32()
+	}
+	for i := 0; i < 2; i++ {
+		if r.u32() == 2 {
+			r.u32()
+			r.u32()
+		}
+	}
+}
+
 // argsBounded checks every length-prefixed argument after the leading
 // file handle against the bytes the record holds, before go-nfs allocates
 // what a client claims (a 40-byte MKDIR could claim an 800 MB name). r is
 // positioned after the handle.
 func argsBounded(proc uint32, r *xdrReader) bool {
 	name := func() { r.opaque(1 << 16) }
-	sattr := func() {
-		for i := 0; i < 3; i++ {
-			if r.u32() == 1 {
-				r.u32()
-			}
-		}
-		if r.u32() == 1 {
-			r.u32()
-			r.u32()
-		}
-		for i := 0; i < 2; i++ {
-			if r.u32() == 2 {
-				r.u32()
-				r.u32()
-			}
-		}
-	}
 	switch proc {
 	case 3, 9, 11, 12, 13: // LOOKUP MKDIR MKNOD REMOVE RMDIR: a name first
 		name()
@@ -381,7 +384,7 @@ func argsBounded(proc uint32, r *xdrReader) bool {
 		name()
 	case 10: // SYMLINK: name, sattr3, path
 		name()
-		sattr()
+		skipSattr3(r)
 		r.opaque(1 << 16)
 	case 14: // RENAME: name, to handle, to name
 		name()
@@ -404,23 +407,7 @@ func argsBounded(proc uint32, r *xdrReader) bool {
 // compares against a ctime it derives from mtime) and strips it before
 // go-nfs sees the call. It returns a NOT_SYNC reply, or nil to pass on.
 func (s *Server) setAttrGuard(c call, rec []byte, r *xdrReader, fh []byte, client string) []byte {
-	// sattr3: mode, uid, gid (u32 each if set), size (u64 if set), atime
-	// and mtime (how; nfstime3 if SET_TO_CLIENT_TIME).
-	for i := 0; i < 3; i++ {
-		if r.u32() == 1 {
-			r.u32()
-		}
-	}
-	if r.u32() == 1 {
-		r.u32()
-		r.u32()
-	}
-	for i := 0; i < 2; i++ {
-		if r.u32() == 2 {
-			r.u32()
-			r.u32()
-		}
-	}
+	skipSattr3(r)
 	guardAt := r.off
 	check := r.u32()
 	sec, nsec := r.u32(), uint32(0)
