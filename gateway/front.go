@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +110,7 @@ func (s *Server) serveConn(nc net.Conn) {
 				continue
 			}
 		}
+		c.modeHint = requestedMode(c, rec)
 		l := <-cc.lanes
 		cc.wg.Add(1)
 		go cc.dispatch(l, c, rec, orig, rid)
@@ -242,7 +244,7 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 		if len(name) > meta.MaxNameLen {
 			return statusReply(c.xid, nfs3ErrNameLong, 1)
 		}
-		return nil
+		return s.lookup(c, fh, string(name), client)
 	case nfsProcLink:
 		dir := r.opaque(maxHandle)
 		if r.err != nil {
@@ -349,6 +351,83 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 		return w.b
 	}
 	return nil
+}
+
+// lookup answers LOOKUP from the local metadata: the child's handle and
+// attributes, and the directory's attributes (go-nfs would report Go's mode
+// bits and ctime = mtime).
+func (s *Server) lookup(c call, fh []byte, name, client string) []byte {
+	id, dir, ex, st := s.object(fh, client)
+	if st != nfs3OK {
+		return statusReply(c.xid, st, 1)
+	}
+	fail := func(st uint32) []byte {
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(st)
+		w.u32(1)
+		w.fattr3(dir)
+		return w.b
+	}
+	if dir.Type != meta.TypeDir {
+		return fail(nfs3ErrNotDir)
+	}
+	if !squash(c.cred, ex).May(dir, vfs.MayExec) {
+		return fail(nfs3ErrAcces)
+	}
+	var child *meta.Inode
+	var err error
+	switch name {
+	case ".":
+		child = dir
+	case "..":
+		child, err = s.h.meta.FSM().Inode(id.Vol, dir.Parent)
+	default:
+		if strings.ContainsRune(name, 0) || strings.ContainsRune(name, '/') || name == "" {
+			return fail(nfs3ErrNoEnt)
+		}
+		child, err = s.h.meta.FSM().Lookup(id.Vol, dir.Ino, name)
+	}
+	if err != nil {
+		return fail(nfsStatusOr(err, nfs3ErrIO))
+	}
+	w := accepted(c.xid, acceptSuccess)
+	w.u32(nfs3OK)
+	w.opaque(s.h.codec.Encode(FileID{Vol: id.Vol, Ino: child.Ino, Gen: child.Gen}))
+	w.u32(1)
+	w.fattr3(child)
+	w.u32(1)
+	w.fattr3(dir)
+	return w.b
+}
+
+// requestedMode returns the mode in the sattr3 of a SETATTR, CREATE
+// (UNCHECKED or GUARDED) or MKDIR call, or -1.
+func requestedMode(c call, rec []byte) int64 {
+	if c.prog != nfsProg {
+		return -1
+	}
+	r := &xdrReader{b: rec, off: c.args}
+	r.opaque(maxHandle)
+	switch c.proc {
+	case nfsProcSetAttr:
+	case nfsProcCreate:
+		r.opaque(1 << 16)
+		if how := r.u32(); how == createExclusive {
+			return -1
+		}
+	case 9: // MKDIR
+		r.opaque(1 << 16)
+	default:
+		return -1
+	}
+	if r.u32() != 1 {
+		return -1
+	}
+	m := r.u32()
+	if r.err != nil {
+		return -1
+	}
+	return int64(m & 0o7777)
 }
 
 // skipSattr3 reads past an sattr3: mode, uid, gid (a u32 each if set),

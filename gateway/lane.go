@@ -42,9 +42,11 @@ func newLane(base *Handler, verifier [8]byte, client string) *lane {
 func (l *lane) roundTrip(c call, rec []byte, rid string, timeout time.Duration) ([]byte, error) {
 	// Read by go-nfs's goroutine after the pipe write below.
 	l.h.cred, l.h.rid, l.h.lastErr, l.h.remove = c.cred, rid, nil, removeKindOf(c)
+	l.h.modeHint = c.modeHint
 	for _, f := range l.h.fss {
 		f.SetRequest(rid)
 		f.SetRemoveKind(l.h.remove)
+		f.SetModeHint(c.modeHint)
 	}
 	if err := l.conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return nil, err
@@ -116,13 +118,14 @@ func (pipeAddr) String() string  { return "lane" }
 // flight. go-nfs compares the filesystems of RENAME's two handles, so a
 // lane returns the same view for one volume every time.
 type laneHandler struct {
-	h       *Handler
-	client  string
-	cred    Cred
-	rid     string // request ID of the call in flight, for mutating calls
-	remove  vfs.RemoveKind
-	fss     map[uint32]*vfs.FS
-	lastErr error // the cause of the last failure in the request in flight
+	h        *Handler
+	client   string
+	cred     Cred
+	rid      string // request ID of the call in flight, for mutating calls
+	remove   vfs.RemoveKind
+	modeHint int64
+	fss      map[uint32]*vfs.FS
+	lastErr  error // the cause of the last failure in the request in flight
 }
 
 func (l *laneHandler) recordErr(err error) { l.lastErr = err }
@@ -138,6 +141,7 @@ func (l *laneHandler) fs(vol uint32, ex meta.Export) *vfs.FS {
 		f.SetErrorHook(l.recordErr)
 		f.SetRequest(l.rid)
 		f.SetRemoveKind(l.remove)
+		f.SetModeHint(l.modeHint)
 		l.fss[vol] = f
 	}
 	f.SetOwner(squash(l.cred, ex))

@@ -104,6 +104,9 @@ type call struct {
 	xid, rpcvers, prog, vers, proc uint32
 	cred                           Cred
 	args                           int // offset of the procedure's arguments in the record
+	// modeHint is the mode a SETATTR, CREATE or MKDIR asks for, with the
+	// setuid/setgid/sticky bits go-nfs drops (-1: none).
+	modeHint int64
 }
 
 // xdrReader decodes XDR from a byte slice without allocating more than

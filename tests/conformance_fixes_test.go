@@ -121,4 +121,19 @@ func TestConformanceFixes(t *testing.T) {
 	if after.Ctime == before.Ctime {
 		t.Fatalf("ctime did not move on a mode change: %+v", after.Ctime)
 	}
+	if after.Mode != 0o4755 {
+		t.Fatalf("mode after SETATTR 04755 = %04o (go-nfs masks 07777 to 0777)", after.Mode)
+	}
+	// LOOKUP returns the same true attributes as GETATTR, and the handle.
+	st, d = r.nfs("LOOKUP", 3, (&xdrBuf{}).dirop(root, "file").b)
+	if st != 0 {
+		t.Fatalf("LOOKUP: %s", stName(st))
+	}
+	fh := d.opaque()
+	obj := d.postOpAttr()
+	d.postOpAttr()
+	d.end()
+	if string(fh) != string(file) || obj == nil || *obj != after {
+		t.Fatalf("LOOKUP attributes %+v differ from GETATTR's %+v", obj, after)
+	}
 }

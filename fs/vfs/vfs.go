@@ -59,6 +59,7 @@ type FS struct {
 	owner    Owner
 	readOnly bool
 	remove   RemoveKind // what Remove may remove for the call in flight
+	modeHint int64      // the exact mode the call in flight asks for, or -1
 	timeout  time.Duration
 }
 
@@ -71,7 +72,7 @@ var (
 // New returns the filesystem of volume volID. opTimeout bounds each
 // operation (billy passes no context).
 func New(volID uint32, m Metadata, d Data, clock Clock, owner Owner, opTimeout time.Duration) *FS {
-	return &FS{volID: volID, meta: m, data: d, clock: clock, owner: owner, timeout: opTimeout}
+	return &FS{volID: volID, meta: m, data: d, clock: clock, owner: owner, timeout: opTimeout, modeHint: -1}
 }
 
 // SetErrorHook installs fn to see the cause of every failed operation
@@ -111,6 +112,19 @@ const (
 	RemoveFile                   // NFS REMOVE: a directory is EISDIR
 	RemoveDir                    // NFS RMDIR: anything else is ENOTDIR
 )
+
+// SetModeHint gives the exact mode (07777 bits) the call in flight asks
+// for, or -1. go-nfs passes modes through os.FileMode masked to 0777, which
+// loses setuid, setgid and sticky; the gateway reads them from the call.
+func (f *FS) SetModeHint(m int64) { f.modeHint = m }
+
+// mode returns perm as stored, or the call's exact mode when it has one.
+func (f *FS) mode(perm os.FileMode) uint32 {
+	if f.modeHint >= 0 {
+		return uint32(f.modeHint) & 0o7777
+	}
+	return toMode(perm)
+}
 
 // SetRemoveKind sets what Remove may remove for the call in flight.
 func (f *FS) SetRemoveKind(k RemoveKind) { f.remove = k }
@@ -350,7 +364,7 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 			return nil, f.fail("open", p, perr)
 		}
 		res, cerr := f.propose(&meta.Create{Vol: f.volID, Parent: dir.Ino, Name: name, Kind: meta.TypeFile,
-			Mode: toMode(perm), UID: f.owner.UID, GID: f.newGID(dir)})
+			Mode: f.mode(perm), UID: f.owner.UID, GID: f.newGID(dir)})
 		switch {
 		case cerr == nil:
 			n = res.Inode
@@ -500,7 +514,7 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 		if err != nil {
 			return f.fail("mkdir", p, err)
 		}
-		mode := toMode(perm)
+		mode := f.mode(perm)
 		if dir.Mode&0o2000 != 0 {
 			mode |= 0o2000 // a directory in a setgid directory inherits the bit
 		}
@@ -594,7 +608,7 @@ func (f *FS) setAttr(op, p string, c *meta.SetAttr) error {
 
 // Chmod sets permission and setuid/setgid/sticky bits.
 func (f *FS) Chmod(p string, mode os.FileMode) error {
-	m := toMode(mode)
+	m := f.mode(mode)
 	return f.setAttr("chmod", p, &meta.SetAttr{Mode: &m})
 }
 
