@@ -193,6 +193,15 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 		if c.proc > mountProcExport {
 			return accepted(c.xid, acceptProcUnavail).b
 		}
+		if c.proc == mountProcDump || c.proc == mountProcUmntAll {
+			// No mount list is kept (any node serves any client): DUMP
+			// answers an empty list, UMNTALL nothing.
+			w := accepted(c.xid, acceptSuccess)
+			if c.proc == mountProcDump {
+				w.u32(0)
+			}
+			return w.b
+		}
 		if c.proc == mountProcExport {
 			w := accepted(c.xid, acceptSuccess)
 			for _, e := range s.h.exportPaths() {

@@ -31,21 +31,23 @@ const (
 	mountProg = 100005
 	nfsProg   = 100003
 
-	mountProcMnt    = 1
-	mountProcExport = 5
-	nfsProcGetAttr  = 1
-	nfsProcSetAttr  = 2
-	nfsProcLookup   = 3
-	nfsProcAccess   = 4
-	nfsProcMknod    = 11
-	nfsProcRename   = 14
-	nfsProcFSStat   = 18
-	nfsProcPathConf = 20
-	nfsProcCreate   = 8
-	createGuarded   = 1
-	createExclusive = 2
-	nfsProcLink     = 15
-	nfsProcFSInfo   = 19
+	mountProcMnt     = 1
+	mountProcDump    = 2
+	mountProcUmntAll = 4
+	mountProcExport  = 5
+	nfsProcGetAttr   = 1
+	nfsProcSetAttr   = 2
+	nfsProcLookup    = 3
+	nfsProcAccess    = 4
+	nfsProcMknod     = 11
+	nfsProcRename    = 14
+	nfsProcFSStat    = 18
+	nfsProcPathConf  = 20
+	nfsProcCreate    = 8
+	createGuarded    = 1
+	createExclusive  = 2
+	nfsProcLink      = 15
+	nfsProcFSInfo    = 19
 )
 
 var (

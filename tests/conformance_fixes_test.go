@@ -124,6 +124,13 @@ func TestConformanceFixes(t *testing.T) {
 	if after.Mode != 0o4755 {
 		t.Fatalf("mode after SETATTR 04755 = %04o (go-nfs masks 07777 to 0777)", after.Mode)
 	}
+	// MOUNT DUMP is an empty list, UMNTALL is void (go-nfs: PROG_MISMATCH).
+	if acc, body := r.call(100005, 3, 2, nil); acc != 0 || len(body) != 4 || body[3] != 0 {
+		t.Fatalf("MOUNT DUMP: accept %d, body %x; want SUCCESS and an empty list", acc, body)
+	}
+	if acc, body := r.call(100005, 3, 4, nil); acc != 0 || len(body) != 0 {
+		t.Fatalf("MOUNT UMNTALL: accept %d, body %x; want SUCCESS and no body", acc, body)
+	}
 	// LOOKUP returns the same true attributes as GETATTR, and the handle.
 	st, d = r.nfs("LOOKUP", 3, (&xdrBuf{}).dirop(root, "file").b)
 	if st != 0 {
