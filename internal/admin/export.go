@@ -9,17 +9,9 @@ import (
 // handleExport answers GET /v1/volumes/{name}/export with the volume's
 // export options.
 func (s *server) handleExport(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if err := meta.ValidVolumeName(name); err != nil {
-		s.fail(w, r, err)
-		return
+	if v, ok := s.volumeInPath(w, r); ok {
+		writeJSON(w, http.StatusOK, v.Export)
 	}
-	v, err := s.b.FSM().Volume(name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v.Export)
 }
 
 // handleSetExport answers PUT /v1/volumes/{name}/export. The body is the

@@ -23,17 +23,25 @@ func (s *server) handleVolumes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleVolume(w http.ResponseWriter, r *http.Request) {
+	if v, ok := s.volumeInPath(w, r); ok {
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// volumeInPath returns the volume the request's {name} names, or answers
+// the error itself and returns false.
+func (s *server) volumeInPath(w http.ResponseWriter, r *http.Request) (*meta.Volume, bool) {
 	name := r.PathValue("name")
 	if err := meta.ValidVolumeName(name); err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, false
 	}
 	v, err := s.b.FSM().Volume(name)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, v)
+	return v, true
 }
 
 func (s *server) handleCreateVolume(w http.ResponseWriter, r *http.Request) {
