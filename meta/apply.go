@@ -47,6 +47,12 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 		return s.gcDone(c)
 	case *SetExport:
 		return s.setExport(c)
+	case *SetReplicas:
+		return s.setReplicas(c)
+	case *SetNodeState:
+		return s.setNodeState(c)
+	case *RemoveNode:
+		return s.removeNode(c)
 	}
 	// DecodeCommand only returns known types; reaching here is a build bug.
 	panic(fmt.Sprintf("meta: no handler for %s", cmd.Type()))
@@ -148,7 +154,13 @@ func (s *state) registerNode(c *RegisterNode) applied {
 		return fail(fmt.Errorf("%w: a node ID must be 1-%d bytes", ErrInvalid, MaxNodeIDLen))
 	}
 	n := c.Node
-	if old, ok := getJSON[NodeInfo](s.tx.Bucket(bucketNodes), []byte(n.ID)); ok && old.Joined != 0 {
+	old, known := getJSON[NodeInfo](s.tx.Bucket(bucketNodes), []byte(n.ID))
+	if known {
+		// Draining is the operator's decision, not the node's: a node
+		// re-registering after a restart stays draining.
+		n.Draining = old.Draining
+	}
+	if known && old.Joined != 0 {
 		n.Joined = old.Joined
 	} else if n.Joined == 0 {
 		n.Joined = c.Time
@@ -674,4 +686,63 @@ func (s *state) setExport(c *SetExport) applied {
 	vol.Export = c.Export
 	s.putVolume(vol)
 	return applied{Result: Result{Volume: vol}}
+}
+
+func (s *state) setReplicas(c *SetReplicas) applied {
+	if len(c.Replicas) == 0 {
+		return fail(fmt.Errorf("%w: a chunk needs at least one replica", ErrInvalid))
+	}
+	for i, r := range c.Replicas {
+		if r == "" || len(r) > MaxNodeIDLen || slices.Contains(c.Replicas[:i], r) {
+			return fail(fmt.Errorf("%w: replica list %q has an empty, overlong or repeated node ID", ErrInvalid, c.Replicas))
+		}
+	}
+	chunks := s.tx.Bucket(bucketChunks)
+	key := chunkKey(c.Vol, c.Ino, c.Index)
+	ch, ok := getJSON[Chunk](chunks, key)
+	if !ok {
+		return fail(fmt.Errorf("%w: chunk %d of inode %d", ErrNotExist, c.Index, c.Ino))
+	}
+	if ch.Version != c.Version {
+		return fail(fmt.Errorf("%w: chunk %d is at version %d, not %d", ErrConflict, c.Index, ch.Version, c.Version))
+	}
+	var dropped []string
+	for _, r := range ch.Replicas {
+		if !slices.Contains(c.Replicas, r) {
+			dropped = append(dropped, r)
+		}
+	}
+	s.addGarbage(c.Vol, c.Ino, ch, dropped)
+	ch.Replicas = slices.Clone(c.Replicas)
+	putJSON(chunks, key, ch)
+	return applied{}
+}
+
+func (s *state) setNodeState(c *SetNodeState) applied {
+	nodes := s.tx.Bucket(bucketNodes)
+	n, ok := getJSON[NodeInfo](nodes, []byte(c.ID))
+	if !ok {
+		return fail(fmt.Errorf("%w: no node %q", ErrNotExist, c.ID))
+	}
+	n.Draining = c.Draining
+	putJSON(nodes, []byte(c.ID), n)
+	return applied{}
+}
+
+func (s *state) removeNode(c *RemoveNode) applied {
+	nodes := s.tx.Bucket(bucketNodes)
+	if _, ok := getJSON[NodeInfo](nodes, []byte(c.ID)); !ok {
+		return fail(fmt.Errorf("%w: no node %q", ErrNotExist, c.ID))
+	}
+	// The last copy of anything must never be forgotten with its node.
+	cur := s.tx.Bucket(bucketChunks).Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var ch Chunk
+		must(json.Unmarshal(v, &ch))
+		if len(ch.Replicas) == 1 && ch.Replicas[0] == c.ID {
+			return fail(fmt.Errorf("%w: node %q holds the only replica of a chunk", ErrConflict, c.ID))
+		}
+	}
+	must(nodes.Delete([]byte(c.ID)))
+	return applied{}
 }

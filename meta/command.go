@@ -24,6 +24,9 @@ const (
 	CmdCommitWrite  CommandType = 9
 	CmdGCDone       CommandType = 10
 	CmdSetExport    CommandType = 11
+	CmdSetReplicas  CommandType = 12
+	CmdSetNodeState CommandType = 13
+	CmdRemoveNode   CommandType = 14
 )
 
 // commandFormat is the payload format version written after the type byte.
@@ -54,6 +57,12 @@ func (t CommandType) String() string {
 		return "gc-done"
 	case CmdSetExport:
 		return "set-export"
+	case CmdSetReplicas:
+		return "set-replicas"
+	case CmdSetNodeState:
+		return "set-node-state"
+	case CmdRemoveNode:
+		return "remove-node"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -191,7 +200,41 @@ type GCDone struct {
 	Keys []GarbageKey `json:"keys"`
 }
 
+// SetReplicas replaces the replica set of one chunk at one version: the
+// healer adds a copy it made and verified, or leaves out a replica that is
+// down, corrupt, draining or moved. It fails with ErrConflict if the chunk
+// moved to another version meanwhile (a write won the race; the healer
+// looks again) and with ErrNotExist if the chunk is gone. Replicas left out
+// are recorded as garbage.
+type SetReplicas struct {
+	Header
+	Vol      uint32   `json:"vol"`
+	Ino      uint64   `json:"ino"`
+	Index    uint64   `json:"index"`
+	Version  uint64   `json:"version"`
+	Replicas []string `json:"replicas"`
+}
+
+// SetNodeState marks a node as draining (no new replicas; the healer moves
+// its chunks elsewhere) or returns it to service.
+type SetNodeState struct {
+	Header
+	ID       string `json:"id"`
+	Draining bool   `json:"draining"`
+}
+
+// RemoveNode forgets a node. The caller checks first that the node holds no
+// chunk that lacks a healthy copy elsewhere; Apply refuses while any chunk's
+// only replica is on the node.
+type RemoveNode struct {
+	Header
+	ID string `json:"id"`
+}
+
 func (c *RegisterNode) Type() CommandType { return CmdRegisterNode }
+func (c *SetReplicas) Type() CommandType  { return CmdSetReplicas }
+func (c *SetNodeState) Type() CommandType { return CmdSetNodeState }
+func (c *RemoveNode) Type() CommandType   { return CmdRemoveNode }
 func (c *CreateVolume) Type() CommandType { return CmdCreateVolume }
 func (c *DeleteVolume) Type() CommandType { return CmdDeleteVolume }
 func (c *Create) Type() CommandType       { return CmdCreate }
@@ -230,6 +273,12 @@ func newCommand(t CommandType) Command {
 		return &GCDone{}
 	case CmdSetExport:
 		return &SetExport{}
+	case CmdSetReplicas:
+		return &SetReplicas{}
+	case CmdSetNodeState:
+		return &SetNodeState{}
+	case CmdRemoveNode:
+		return &RemoveNode{}
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ func sampleCommands() []Command {
 			{Index: 0, BaseVersion: 1, Version: 2, Length: 99, Replicas: []string{"n1", "n2"}}}},
 		&GCDone{Header: h, Keys: []GarbageKey{{Vol: 1, Ino: 2, Index: 3, Version: 4}}},
 		&SetExport{Header: h, Name: "v", Export: Export{ReadOnly: true, Clients: []string{"10.0.0.0/8"}, Squash: SquashAll, AnonUID: 99, AnonGID: 98}},
+		&SetReplicas{Header: h, Vol: 3, Ino: 9, Index: 2, Version: 5, Replicas: []string{"n1", "n4"}},
+		&SetNodeState{Header: h, ID: "n2", Draining: true},
+		&RemoveNode{Header: h, ID: "n2"},
 	}
 }
 
@@ -37,6 +40,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	want := map[CommandType]Command{
 		1: &RegisterNode{}, 2: &CreateVolume{}, 3: &DeleteVolume{}, 4: &Create{}, 5: &Remove{},
 		6: &Rename{}, 7: &Link{}, 8: &SetAttr{}, 9: &CommitWrite{}, 10: &GCDone{}, 11: &SetExport{},
+		12: &SetReplicas{}, 13: &SetNodeState{}, 14: &RemoveNode{},
 	}
 	for num, c := range want {
 		if c.Type() != num {
@@ -49,7 +53,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	if len(sampleCommands()) != len(want) {
 		t.Errorf("sampleCommands does not cover every command type")
 	}
-	for _, num := range []CommandType{0, 12, 255} {
+	for _, num := range []CommandType{0, 15, 255} {
 		if newCommand(num) != nil {
 			t.Errorf("newCommand(%d) is not nil", num)
 		}
@@ -85,7 +89,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 		entry []byte
 	}{
 		{"type 0", append([]byte{0, 1}, valid[2:]...)},
-		{"type 12", append([]byte{12, 1}, valid[2:]...)},
+		{"type 15", append([]byte{15, 1}, valid[2:]...)},
 		{"type 255", []byte{255, 1, '{', '}'}},
 		{"format 0", append([]byte{byte(CmdCreate), 0}, valid[2:]...)},
 		{"newer format", append([]byte{byte(CmdCreate), commandFormat + 1}, valid[2:]...)},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -191,4 +192,60 @@ func (f *FSM) RequestResult(rid string) (*Result, bool, error) {
 		return nil
 	})
 	return out, out != nil, err
+}
+
+// ChunkRef is one chunk with the file it belongs to.
+type ChunkRef struct {
+	Vol uint32 `json:"vol"`
+	Ino uint64 `json:"ino"`
+	Chunk
+}
+
+// ForEachChunk calls fn for every chunk of every volume, in key order,
+// starting after the chunk (vol, ino, index) from (use the zero ChunkRef to
+// start at the beginning) and stopping when fn returns false. Values are
+// copies; fn must not call back into the FSM (it runs inside a read
+// transaction).
+func (f *FSM) ForEachChunk(from *ChunkRef, fn func(ChunkRef) bool) error {
+	return f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketChunks).Cursor()
+		var k, v []byte
+		if from == nil {
+			k, v = c.First()
+		} else {
+			start := chunkKey(from.Vol, from.Ino, from.Index)
+			k, v = c.Seek(start)
+			if k != nil && bytes.Equal(k, start) {
+				k, v = c.Next()
+			}
+		}
+		for ; k != nil; k, v = c.Next() {
+			vol, ino, _, ok := parseChunkKey(k)
+			if !ok {
+				return fmt.Errorf("meta: malformed chunk key %x", k)
+			}
+			ref := ChunkRef{Vol: vol, Ino: ino}
+			if err := json.Unmarshal(v, &ref.Chunk); err != nil {
+				return err
+			}
+			if !fn(ref) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// Node returns one registered node.
+func (f *FSM) Node(id string) (*NodeInfo, error) {
+	var out *NodeInfo
+	err := f.view(func(tx *bolt.Tx) error {
+		n, ok := getJSON[NodeInfo](tx.Bucket(bucketNodes), []byte(id))
+		if !ok {
+			return fmt.Errorf("%w: no node %q", ErrNotExist, id)
+		}
+		out = n
+		return nil
+	})
+	return out, err
 }

@@ -164,6 +164,13 @@ func chunkKey(vol uint32, ino, index uint64) []byte {
 	return b
 }
 
+func parseChunkKey(k []byte) (vol uint32, ino, index uint64, ok bool) {
+	if len(k) != 20 {
+		return 0, 0, 0, false
+	}
+	return binary.BigEndian.Uint32(k), binary.BigEndian.Uint64(k[4:]), binary.BigEndian.Uint64(k[12:]), true
+}
+
 // GarbageKey names one chunk version whose files are to be deleted.
 type GarbageKey struct {
 	Vol     uint32 `json:"vol"`

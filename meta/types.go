@@ -150,6 +150,9 @@ type NodeInfo struct {
 	AdminAddr string `json:"admin_addr"`
 	Voter     bool   `json:"voter"`
 	Joined    int64  `json:"joined"`
+	// Draining nodes receive no new replicas; the healer moves their chunks
+	// to other nodes so that they can be removed.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // DirEntry is one name in a directory.

@@ -1,0 +1,108 @@
+package meta
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSetReplicas(t *testing.T) {
+	h := newHarness(t)
+	v := h.volume("v")
+	f := h.create(v, RootIno, "f", TypeFile)
+	h.write(v, f.Ino, 0, 0, 1, 100, "n1", "n2", "n3")
+
+	// n3 is replaced by a verified copy on n4: n3's version is garbage.
+	h.ok(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 1, Replicas: []string{"n1", "n2", "n4"}})
+	ch, ok, err := h.fsm.Chunk(v, f.Ino, 0)
+	if err != nil || !ok || ch.Version != 1 || ch.Length != 100 || !slices.Equal(ch.Replicas, []string{"n1", "n2", "n4"}) {
+		t.Fatalf("chunk after SetReplicas = %+v, %v, %v", ch, ok, err)
+	}
+	want := map[GarbageKey][]string{{Vol: v, Ino: f.Ino, Index: 0, Version: 1}: {"n3"}}
+	if got := h.garbage(); !mapsEqual(got, want) {
+		t.Fatalf("garbage = %v, want %v", got, want)
+	}
+
+	// A write won the race: the healer's view is stale.
+	h.write(v, f.Ino, 0, 1, 2, 100, "n1", "n2", "n4")
+	h.fails(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 1, Replicas: []string{"n1", "n2"}}, ErrConflict)
+	h.fails(&SetReplicas{Vol: v, Ino: f.Ino, Index: 7, Version: 1, Replicas: []string{"n1"}}, ErrNotExist)
+	h.fails(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 2, Replicas: nil}, ErrInvalid)
+	h.fails(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 2, Replicas: []string{"n1", "n1"}}, ErrInvalid)
+	h.fails(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 2, Replicas: []string{""}}, ErrInvalid)
+	if ch, _, _ := h.fsm.Chunk(v, f.Ino, 0); !slices.Equal(ch.Replicas, []string{"n1", "n2", "n4"}) {
+		t.Fatalf("a refused SetReplicas changed the chunk: %+v", ch)
+	}
+
+	var refs []ChunkRef
+	if err := h.fsm.ForEachChunk(nil, func(r ChunkRef) bool { refs = append(refs, r); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 1 || refs[0].Vol != v || refs[0].Ino != f.Ino || refs[0].Version != 2 {
+		t.Fatalf("ForEachChunk = %+v", refs)
+	}
+	// Starting after the last chunk yields nothing.
+	last := refs[0]
+	refs = nil
+	if err := h.fsm.ForEachChunk(&last, func(r ChunkRef) bool { refs = append(refs, r); return true }); err != nil || len(refs) != 0 {
+		t.Fatalf("ForEachChunk after the last chunk = %+v, %v", refs, err)
+	}
+}
+
+func TestForEachChunkResumes(t *testing.T) {
+	h := newHarness(t)
+	v := h.volume("v")
+	f := h.create(v, RootIno, "f", TypeFile)
+	g := h.create(v, RootIno, "g", TypeFile)
+	for i := uint64(0); i < 3; i++ {
+		h.write(v, f.Ino, i, 0, 1, 10, "n1")
+		h.write(v, g.Ino, i, 0, 1, 10, "n1")
+	}
+	var all []ChunkRef
+	var from *ChunkRef
+	for {
+		var page []ChunkRef
+		if err := h.fsm.ForEachChunk(from, func(r ChunkRef) bool { page = append(page, r); return len(page) < 2 }); err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		from = &page[len(page)-1]
+	}
+	if len(all) != 6 {
+		t.Fatalf("paged ForEachChunk saw %d chunks, want 6: %+v", len(all), all)
+	}
+	for i := 1; i < len(all); i++ {
+		a, b := all[i-1], all[i]
+		if a.Ino > b.Ino || (a.Ino == b.Ino && a.Index >= b.Index) {
+			t.Fatalf("out of order or repeated: %+v then %+v", a, b)
+		}
+	}
+}
+
+func TestNodeStateAndRemove(t *testing.T) {
+	h := newHarness(t)
+	for _, id := range []string{"n1", "n2"} {
+		h.ok(&RegisterNode{Node: NodeInfo{ID: id, AZ: "az-" + id}})
+	}
+	h.ok(&SetNodeState{ID: "n2", Draining: true})
+	h.fails(&SetNodeState{ID: "nope", Draining: true}, ErrNotExist)
+	// A restart re-registers the node; it stays draining.
+	h.ok(&RegisterNode{Node: NodeInfo{ID: "n2", AZ: "az-n2", NFSAddr: "x"}})
+	n, err := h.fsm.Node("n2")
+	if err != nil || !n.Draining || n.NFSAddr != "x" {
+		t.Fatalf("n2 after re-register = %+v, %v", n, err)
+	}
+
+	v := h.volume("v")
+	f := h.create(v, RootIno, "f", TypeFile)
+	h.write(v, f.Ino, 0, 0, 1, 10, "n2")
+	h.fails(&RemoveNode{ID: "n2"}, ErrConflict)
+	h.ok(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 1, Replicas: []string{"n1", "n2"}})
+	h.ok(&RemoveNode{ID: "n2"})
+	if _, err := h.fsm.Node("n2"); err == nil {
+		t.Fatal("n2 still registered after RemoveNode")
+	}
+	h.fails(&RemoveNode{ID: "n2"}, ErrNotExist)
+}
