@@ -5,6 +5,7 @@ import (
 	iofs "io/fs"
 	"syscall"
 
+	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/meta"
 	"github.com/fsrep/fsrep/replication"
 )
@@ -77,7 +78,7 @@ func nfsStatus(err error) uint32 {
 		return nfs3ErrInval
 	case errors.Is(err, errors.ErrUnsupported):
 		return nfs3ErrNotSupp
-	case errors.Is(err, replication.ErrUnavailable):
+	case errors.Is(err, replication.ErrUnavailable), errors.Is(err, vfs.ErrPanic):
 		return nfs3ErrIO
 	}
 	return 0

@@ -101,11 +101,12 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		orig := rec
 		if c.prog == nfsProg && (c.proc == nfsProcLink || c.proc == nfsProcCreate) {
-			rewrite := s.rewriteLink
 			if c.proc == nfsProcCreate {
-				rewrite = rewriteExclusiveCreate
+				rec, err = rewriteExclusiveCreate(&c, rec)
+			} else {
+				rec, err = s.rewriteLink(c, rec)
 			}
-			if rec, err = rewrite(c, rec); err != nil {
+			if err != nil {
 				cc.write(accepted(c.xid, acceptGarbageArgs).b)
 				continue
 			}
@@ -152,6 +153,19 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string) {
 			reply = fixLinkReply(reply)
 		}
 		rewriteStatus(reply, l.h.lastErr)
+		cc.s.fixReply(c, orig, reply)
+		if at := replyStatusOffset(reply); at >= 0 {
+			switch st := binary.BigEndian.Uint32(reply[at:]); {
+			case st == nfs3ErrExist && c.exclusive:
+				if match := cc.s.exclusiveMatch(c, orig); match != nil {
+					reply = match
+				}
+			case st == nfs3ErrNotDir && c.proc == nfsProcMkdir && cc.s.nameTaken(c, orig):
+				// go-nfs makes the directory with MkdirAll, which
+				// reports a file in its place as ENOTDIR.
+				binary.BigEndian.PutUint32(reply[at:], nfs3ErrExist)
+			}
+		}
 		if rid != "" {
 			if at := replyStatusOffset(reply); at >= 0 && retransmitSymptom(binary.BigEndian.Uint32(reply[at:])) {
 				// Perhaps a retransmission of a call this node had not yet
@@ -235,7 +249,6 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 	switch c.proc {
 	case nfsProcGetAttr:
 		id, n, _, st := s.object(fh, client)
-		_ = id
 		if st != nfs3OK {
 			w := accepted(c.xid, acceptSuccess)
 			w.u32(st)
@@ -243,7 +256,7 @@ func (s *Server) answer(c call, rec []byte, client string) []byte {
 		}
 		w := accepted(c.xid, acceptSuccess)
 		w.u32(nfs3OK)
-		w.fattr3(n)
+		w.fattr3(id.Vol, n)
 		return w.b
 	case nfsProcLookup:
 		name := r.opaque(1 << 16)
@@ -374,7 +387,7 @@ func (s *Server) lookup(c call, fh []byte, name, client string) []byte {
 		w := accepted(c.xid, acceptSuccess)
 		w.u32(st)
 		w.u32(1)
-		w.fattr3(dir)
+		w.fattr3(id.Vol, dir)
 		return w.b
 	}
 	if dir.Type != meta.TypeDir {
@@ -403,9 +416,9 @@ func (s *Server) lookup(c call, fh []byte, name, client string) []byte {
 	w.u32(nfs3OK)
 	w.opaque(s.h.codec.Encode(FileID{Vol: id.Vol, Ino: child.Ino, Gen: child.Gen}))
 	w.u32(1)
-	w.fattr3(child)
+	w.fattr3(id.Vol, child)
 	w.u32(1)
-	w.fattr3(dir)
+	w.fattr3(id.Vol, dir)
 	return w.b
 }
 
@@ -441,13 +454,15 @@ func requestedMode(c call, rec []byte) int64 {
 
 // skipSattr3 reads past an sattr3: mode, uid, gid (a u32 each if set),
 // size (a u64 if set), atime and mtime (an nfstime3 if SET_TO_CLIENT_TIME).
-func skipSattr3(r *xdrReader) {
+// It reports whether the sattr3 sets the size.
+func skipSattr3(r *xdrReader) (setsSize bool) {
 	for i := 0; i < 3; i++ {
 		if r.u32() == 1 {
 			r.u32()
 		}
 	}
 	if r.u32() == 1 {
+		setsSize = true
 		r.u32()
 		r.u32()
 	}
@@ -457,6 +472,7 @@ func skipSattr3(r *xdrReader) {
 			r.u32()
 		}
 	}
+	return setsSize
 }
 
 // argsBounded checks every length-prefixed argument after the leading
@@ -495,18 +511,30 @@ func argsBounded(proc uint32, r *xdrReader) bool {
 // compares against a ctime it derives from mtime) and strips it before
 // go-nfs sees the call. It returns a NOT_SYNC reply, or nil to pass on.
 func (s *Server) setAttrGuard(c call, rec []byte, r *xdrReader, fh []byte, client string) []byte {
-	skipSattr3(r)
+	setsSize := skipSattr3(r)
 	guardAt := r.off
+	var sec, nsec uint32
 	check := r.u32()
-	sec, nsec := r.u32(), uint32(0)
 	if check != 0 {
-		nsec = r.u32()
+		sec, nsec = r.u32(), r.u32()
 	}
-	if r.err != nil || check == 0 {
-		return nil // go-nfs answers malformed arguments and unguarded calls
+	if r.err != nil {
+		return nil // go-nfs answers malformed arguments
 	}
-	_, n, _, st := s.object(fh, client)
+	_, n, ex, st := s.object(fh, client)
 	if st != nfs3OK {
+		return nil
+	}
+	if setsSize && !ex.ReadOnly {
+		// As knfsd: a size is for regular files only.
+		switch n.Type {
+		case meta.TypeDir:
+			return statusReply(c.xid, nfs3ErrIsDir, 2)
+		case meta.TypeSymlink:
+			return statusReply(c.xid, nfs3ErrInval, 2)
+		}
+	}
+	if check == 0 {
 		return nil
 	}
 	if int64(sec)*1e9+int64(nsec) != n.Ctime {
@@ -626,12 +654,15 @@ func rewriteStatus(reply []byte, cause error) {
 }
 
 // rewriteExclusiveCreate turns an EXCLUSIVE CREATE (which go-nfs refuses)
-// into a GUARDED one that sets no attributes. EXCLUSIVE's verifier exists
-// so that a retransmission of a create that succeeded is told success, not
-// EEXIST; the front gives every namespace change that guarantee through the
-// replicated duplicate-request table (the request ID covers the verifier),
-// on any node and across restarts. Other creates pass unchanged.
-func rewriteExclusiveCreate(c call, rec []byte) ([]byte, error) {
+// into a GUARDED one that stores the verifier as the new file's atime and
+// mtime, as knfsd does. A retransmission with the same XID is answered from
+// the replicated duplicate-request table; one with a new XID (the client
+// lost the reply and the DRC entry aged out, or it never reached this
+// node) finds the name taken and is told success when the file's times
+// still hold its verifier (exclusiveMatch). The client follows a
+// successful exclusive create with a SETATTR of the real mode and times.
+// Other creates pass unchanged.
+func rewriteExclusiveCreate(c *call, rec []byte) ([]byte, error) {
 	r := &xdrReader{b: rec, off: c.args}
 	r.opaque(maxHandle) // directory
 	r.opaque(4096)      // name (its length is checked where it is used)
@@ -643,17 +674,67 @@ func rewriteExclusiveCreate(c call, rec []byte) ([]byte, error) {
 	if mode != createExclusive {
 		return rec, nil
 	}
-	r.u32() // verifier, 8 bytes
-	r.u32()
+	sec, nsec := r.u32(), r.u32()
 	if r.err != nil {
 		return nil, r.err
 	}
+	c.exclusive = true
+	c.verf = time.Unix(int64(sec), int64(nsec)).UnixNano()
 	w := &replyWriter{b: append([]byte(nil), rec[:modeAt]...)}
 	w.u32(createGuarded)
-	for i := 0; i < 6; i++ {
-		w.u32(0) // sattr3: set nothing; the client follows with SETATTR
+	for i := 0; i < 4; i++ {
+		w.u32(0) // mode, uid, gid, size: not set
+	}
+	for i := 0; i < 2; i++ {
+		w.u32(2) // atime, mtime: SET_TO_CLIENT_TIME
+		w.u32(sec)
+		w.u32(nsec)
 	}
 	return w.b, nil
+}
+
+// exclusiveMatch answers an EXCLUSIVE CREATE that found its name taken:
+// success with the file's handle when the file holds the call's verifier
+// (an earlier copy of this create made it), else nil.
+func (s *Server) exclusiveMatch(c call, rec []byte) []byte {
+	r := &xdrReader{b: rec, off: c.args}
+	dir := r.opaque(maxHandle)
+	name := r.opaque(meta.MaxNameLen)
+	if r.err != nil {
+		return nil
+	}
+	id, parent, err := s.h.inodeFor(dir)
+	if err != nil {
+		return nil
+	}
+	holds := func() (*meta.Inode, bool) {
+		n, err := s.h.meta.FSM().Lookup(id.Vol, parent.Ino, string(name))
+		return n, err == nil && n.Type == meta.TypeFile && n.Mtime == c.verf && n.Atime == c.verf
+	}
+	n, ok := holds()
+	if !ok {
+		// This node may not yet have applied the times the first copy
+		// set (it ran elsewhere): catch up and look again.
+		ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.StaleCheckTimeout)
+		err := s.h.meta.CatchUp(ctx)
+		cancel()
+		if err != nil {
+			return nil
+		}
+		if n, ok = holds(); !ok {
+			return nil
+		}
+	}
+	w := accepted(c.xid, acceptSuccess)
+	w.u32(nfs3OK)
+	w.u32(1)
+	w.opaque(s.h.codec.Encode(FileID{Vol: id.Vol, Ino: n.Ino, Gen: n.Gen}))
+	w.u32(1)
+	w.fattr3(id.Vol, n)
+	w.u32(0) // wcc_data: no pre-op attributes
+	w.u32(1)
+	w.fattr3(id.Vol, parent)
+	return w.b
 }
 
 // rewriteLink turns a LINK3args call (file handle, then the directory and

@@ -128,7 +128,12 @@ type laneHandler struct {
 	lastErr  error // the cause of the last failure in the request in flight
 }
 
-func (l *laneHandler) recordErr(err error) { l.lastErr = err }
+func (l *laneHandler) recordErr(err error) {
+	if errors.Is(err, vfs.ErrPanic) {
+		l.h.log.Error("recovered a panic serving a request; the client gets an I/O error", "client", l.client, "err", err)
+	}
+	l.lastErr = err
+}
 
 var _ nfs.Handler = (*laneHandler)(nil)
 

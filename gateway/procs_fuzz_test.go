@@ -70,6 +70,11 @@ func (wallClock) Now() time.Time { return time.Now() }
 
 // newFuzzServer serves volume "v" (root 01777, one file "f") on loopback.
 func newFuzzServer(t testing.TB) (addr string, root, file []byte) {
+	return newTestServer(t, DefaultFrontConfig())
+}
+
+// newTestServer is newFuzzServer with a front configuration.
+func newTestServer(t testing.TB, cfg FrontConfig) (addr string, root, file []byte) {
 	b := admintest.New(t)
 	m := fuzzMeta{b}
 	res, err := m.Propose(context.Background(), &meta.CreateVolume{Name: "v", Replicas: 1, WriteQuorum: 1,
@@ -90,7 +95,7 @@ func newFuzzServer(t testing.TB) (addr string, root, file []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Serve(l, h, DefaultFrontConfig(), [8]byte{1})
+	s := Serve(l, h, cfg, [8]byte{1})
 	t.Cleanup(func() { s.Close() })
 	rootIno, _ := m.FSM().Inode(vol.ID, meta.RootIno)
 	return l.Addr().String(),

@@ -22,35 +22,6 @@ const (
 	cookieDotDot    = 2
 )
 
-// fattr3 writes an inode's attributes (RFC 1813 fattr3). fsid is 0, as
-// go-nfs reports it, so that the client never sees two values.
-func (w *replyWriter) fattr3(n *meta.Inode) {
-	switch n.Type {
-	case meta.TypeDir:
-		w.u32(2)
-	case meta.TypeSymlink:
-		w.u32(5)
-	default:
-		w.u32(1)
-	}
-	w.u32(n.Mode & 0o7777)
-	w.u32(n.Nlink)
-	w.u32(n.UID)
-	w.u32(n.GID)
-	w.u64(n.Size)
-	w.u64(n.Size) // used
-	w.u32(0)      // rdev
-	w.u32(0)
-	w.u64(0) // fsid
-	w.u64(n.Ino)
-	for _, t := range []int64{n.Atime, n.Mtime, n.Ctime} {
-		w.u32(uint32(t / 1e9))
-		w.u32(uint32(t % 1e9))
-	}
-}
-
-const fattr3Size = 84
-
 // readDir answers READDIR (plus=false) or READDIRPLUS.
 func (s *Server) readDir(c call, rec []byte, client string, plus bool) []byte {
 	r := &xdrReader{b: rec, off: c.args}
@@ -112,7 +83,7 @@ func (s *Server) readDir(c call, rec []byte, client string, plus bool) []byte {
 
 	w.u32(nfs3OK)
 	w.u32(1)
-	w.fattr3(dir)
+	w.fattr3(id.Vol, dir)
 	w.u64(0)             // cookie verifier
 	const rpcHeader = 24 // xid .. accept status: not part of the result
 	dirUsed, n := 0, 0
@@ -136,7 +107,7 @@ func (s *Server) readDir(c call, rec []byte, client string, plus bool) []byte {
 		w.u64(e.cookie)
 		if plus {
 			w.u32(1)
-			w.fattr3(e.n)
+			w.fattr3(id.Vol, e.n)
 			w.u32(1)
 			w.opaque(handle)
 		}

@@ -44,6 +44,7 @@ const (
 	nfsProcFSStat    = 18
 	nfsProcPathConf  = 20
 	nfsProcCreate    = 8
+	nfsProcMkdir     = 9
 	createGuarded    = 1
 	createExclusive  = 2
 	nfsProcLink      = 15
@@ -109,6 +110,10 @@ type call struct {
 	// modeHint is the mode a SETATTR, CREATE or MKDIR asks for, with the
 	// setuid/setgid/sticky bits go-nfs drops (-1: none).
 	modeHint int64
+	// exclusive is set for an EXCLUSIVE CREATE; verf is its verifier as the
+	// file's atime and mtime store it (unix nanoseconds).
+	exclusive bool
+	verf      int64
 }
 
 // xdrReader decodes XDR from a byte slice without allocating more than

@@ -18,6 +18,10 @@ type FrontConfig struct {
 	Lanes int
 	// MaxConns caps client connections; further ones are closed at once.
 	MaxConns int
+	// MaxConnsPerClient caps the connections of one client address, so
+	// that one client cannot take every slot (a Linux mount with
+	// nconnect=16 uses 16).
+	MaxConnsPerClient int
 	// IdleTimeout closes a connection that sends nothing for this long
 	// (and bounds how long one record may take to arrive).
 	IdleTimeout time.Duration
@@ -29,7 +33,7 @@ type FrontConfig struct {
 
 // DefaultFrontConfig returns the defaults.
 func DefaultFrontConfig() FrontConfig {
-	return FrontConfig{Lanes: 16, MaxConns: 1024, IdleTimeout: 15 * time.Minute,
+	return FrontConfig{Lanes: 16, MaxConns: 1024, MaxConnsPerClient: 64, IdleTimeout: 15 * time.Minute,
 		WriteTimeout: 60 * time.Second, LaneTimeout: 2 * time.Minute}
 }
 
@@ -43,6 +47,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
+	perIP  map[string]int // open connections per client address
 	closed bool
 	wg     sync.WaitGroup
 	done   chan struct{}
@@ -79,7 +84,7 @@ func Serve(l net.Listener, h *Handler, cfg FrontConfig, writeVerifier [8]byte) *
 		nfs.Log.SetLevel(nfs.FatalLevel)
 	})
 	s := &Server{h: h, cfg: cfg, verifier: writeVerifier, log: h.log, ln: l,
-		conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
+		conns: map[net.Conn]struct{}{}, perIP: map[string]int{}, done: make(chan struct{})}
 	go s.acceptLoop()
 	return s
 }
@@ -102,14 +107,18 @@ func (s *Server) acceptLoop() {
 			s.log.Error("nfs accept failed", "err", err)
 			return
 		}
+		ip := clientIP(c.RemoteAddr().String()).String()
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.cfg.MaxConns {
+		if s.closed || len(s.conns) >= s.cfg.MaxConns || s.perIP[ip] >= s.cfg.MaxConnsPerClient {
+			total, mine := len(s.conns), s.perIP[ip]
 			s.mu.Unlock()
-			s.log.Warn("refusing an NFS connection", "client", c.RemoteAddr().String(), "limit", s.cfg.MaxConns)
+			s.log.Warn("refusing an NFS connection", "client", c.RemoteAddr().String(),
+				"open", total, "limit", s.cfg.MaxConns, "open_from_client", mine, "client_limit", s.cfg.MaxConnsPerClient)
 			c.Close()
 			continue
 		}
 		s.conns[c] = struct{}{}
+		s.perIP[ip]++
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -117,6 +126,9 @@ func (s *Server) acceptLoop() {
 			s.serveConn(c)
 			s.mu.Lock()
 			delete(s.conns, c)
+			if s.perIP[ip]--; s.perIP[ip] <= 0 {
+				delete(s.perIP, ip)
+			}
 			s.mu.Unlock()
 		}()
 	}

@@ -143,4 +143,63 @@ func TestConformanceFixes(t *testing.T) {
 	if string(fh) != string(file) || obj == nil || *obj != after {
 		t.Fatalf("LOOKUP attributes %+v differ from GETATTR's %+v", obj, after)
 	}
+
+	// The attributes in replies go-nfs builds (SETATTR's wcc_data here)
+	// are the true ones: setuid kept, ctime its own, the volume's fsid.
+	st, d = owner.nfs("SETATTR mode again", 2, (&xdrBuf{}).opaque(file).sattrMode(0o2750).u32(0).b)
+	if st != 0 {
+		t.Fatalf("SETATTR mode 02750: %s", stName(st))
+	}
+	post := d.wcc()
+	d.end()
+	if post == nil || post.Mode != 0o2750 || post.FSID != after.FSID || post.FileID != after.FileID {
+		t.Fatalf("SETATTR's post-op attributes %+v: want mode 02750 and GETATTR's fsid %d", post, after.FSID)
+	}
+	if gst, gd := r.nfs("GETATTR after SETATTR", 1, (&xdrBuf{}).opaque(file).b); gst != 0 || gd.fattr() != *post {
+		t.Fatalf("GETATTR after SETATTR differs from SETATTR's post-op attributes %+v", *post)
+	}
+	// Each volume is its own file system: fsids differ, and are the same
+	// through every node.
+	st, d = r.nfs("GETATTR other root", 1, (&xdrBuf{}).opaque(otherRoot).b)
+	if st != 0 {
+		t.Fatalf("GETATTR of the other volume: %s", stName(st))
+	}
+	if oa := d.fattr(); oa.FSID == after.FSID {
+		t.Fatalf("two volumes share fsid %d", oa.FSID)
+	}
+	r1 := newRawClient(t, c.NFSAddr(1), 1000, 1000, xids)
+	if st, d := r1.nfs("GETATTR via node 1", 1, (&xdrBuf{}).opaque(file).b); st != 0 || d.fattr().FSID != after.FSID {
+		t.Fatalf("node 1 reports another fsid for the same file (status %s)", stName(st))
+	}
+	// WRITE's and CREATE's attributes too.
+	st, d = owner.nfs("WRITE", 7, writeArgs(file, 0, 2, []byte("KEEP")))
+	if st != 0 {
+		t.Fatalf("WRITE: %s", stName(st))
+	}
+	if wa := d.wcc(); wa == nil || wa.Mode != 0o2750 || wa.FSID != after.FSID || wa.Size != 7 {
+		t.Fatalf("WRITE's post-op attributes %+v", wa)
+	}
+
+	// MKDIR over a file: EEXIST (go-nfs's MkdirAll said ENOTDIR).
+	if st, _, _ := dirOp(r, "MKDIR over a file", 9, (&xdrBuf{}).dirop(root, "file").sattrMode(0o755).b); st != st3Exist {
+		t.Fatalf("MKDIR over a file: %s, want NFS3ERR_EXIST", stName(st))
+	}
+	// SETATTR of a directory's size: ISDIR, as knfsd.
+	if st, _ := root0.nfs("SETATTR size of a dir", 2, (&xdrBuf{}).opaque(dir).u32(0).u32(0).u32(0).u32(1).u64(0).u32(0).u32(0).u32(0).b); st != 21 {
+		t.Fatalf("SETATTR size of a directory: %s, want NFS3ERR_ISDIR", stName(st))
+	}
+	// EXCLUSIVE create retried with a new XID and the same verifier (the
+	// first reply was lost): success, the same file; another verifier:
+	// EEXIST.
+	st, efh, _ := dirOp(r, "CREATE EXCLUSIVE", 8, exclusiveArgs(root, "excl", 0x0102030405060708))
+	if st != 0 {
+		t.Fatalf("CREATE EXCLUSIVE: %s", stName(st))
+	}
+	st, again, _ := dirOp(r1, "CREATE EXCLUSIVE retried", 8, exclusiveArgs(root, "excl", 0x0102030405060708))
+	if st != 0 || string(again) != string(efh) {
+		t.Fatalf("CREATE EXCLUSIVE retried with the same verifier through node 1: %s, handle %x want %x", stName(st), again, efh)
+	}
+	if st, _, _ := dirOp(r, "CREATE EXCLUSIVE other verifier", 8, exclusiveArgs(root, "excl", 0x99)); st != st3Exist {
+		t.Fatalf("CREATE EXCLUSIVE with another verifier: %s, want NFS3ERR_EXIST", stName(st))
+	}
 }

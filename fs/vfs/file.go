@@ -28,7 +28,8 @@ var _ billy.File = (*file)(nil)
 
 func (f *file) Name() string { return f.name }
 
-func (f *file) Write(p []byte) (int, error) {
+func (f *file) Write(p []byte) (_ int, err error) {
+	defer f.fs.guard(&err)
 	if f.flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		return 0, fmt.Errorf("vfs: file opened read-only: %w", iofs.ErrPermission)
 	}
@@ -65,7 +66,8 @@ func (f *file) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (f *file) ReadAt(p []byte, off int64) (int, error) {
+func (f *file) ReadAt(p []byte, off int64) (_ int, err error) {
+	defer f.fs.guard(&err)
 	vol, err := f.fs.volume()
 	if err != nil {
 		return 0, err
@@ -114,11 +116,12 @@ func (f *file) Close() error  { return nil }
 func (f *file) Lock() error   { return nil }
 func (f *file) Unlock() error { return nil }
 
-func (f *file) Truncate(size int64) error {
+func (f *file) Truncate(size int64) (err error) {
+	defer f.fs.guard(&err)
 	if size < 0 {
 		return fmt.Errorf("vfs: negative size: %w", iofs.ErrInvalid)
 	}
-	_, err := f.fs.truncate(f.ino, uint64(size))
+	_, err = f.fs.truncate(f.ino, uint64(size))
 	return f.fs.record(err)
 }
 

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,7 +124,7 @@ func (f *FS) mode(perm os.FileMode) uint32 {
 	if f.modeHint >= 0 {
 		return uint32(f.modeHint) & 0o7777
 	}
-	return toMode(perm)
+	return ToMode(perm)
 }
 
 // SetRemoveKind sets what Remove may remove for the call in flight.
@@ -309,7 +310,8 @@ func (f *FS) now() int64 { return f.clock.Now().UnixNano() }
 func (f *FS) Stat(p string) (os.FileInfo, error) { return f.Lstat(p) }
 
 // Lstat returns the attributes of p.
-func (f *FS) Lstat(p string) (os.FileInfo, error) {
+func (f *FS) Lstat(p string) (_ os.FileInfo, err error) {
+	defer f.guard(&err)
 	n, err := f.resolve(splitPath(p))
 	if err != nil {
 		// Only a refusal is recorded as a failure cause: go-nfs probes
@@ -348,7 +350,8 @@ func (f *FS) Create(p string) (billy.File, error) {
 func (f *FS) Open(p string) (billy.File, error) { return f.OpenFile(p, os.O_RDONLY, 0) }
 
 // OpenFile opens (and with O_CREATE creates) a regular file.
-func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) {
+func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (_ billy.File, err error) {
+	defer f.guard(&err)
 	n, err := f.resolve(splitPath(p))
 	switch {
 	case err == nil:
@@ -407,7 +410,8 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (billy.File, error) 
 }
 
 // Rename moves oldpath to newpath (POSIX semantics, in one Raft command).
-func (f *FS) Rename(oldpath, newpath string) error {
+func (f *FS) Rename(oldpath, newpath string) (err error) {
+	defer f.guard(&err)
 	sd, sname, err := f.resolveParent(oldpath)
 	if err != nil {
 		return f.fail("rename", oldpath, err)
@@ -438,7 +442,8 @@ func (f *FS) Rename(oldpath, newpath string) error {
 }
 
 // Remove unlinks a file or removes an empty directory.
-func (f *FS) Remove(p string) error {
+func (f *FS) Remove(p string) (err error) {
+	defer f.guard(&err)
 	dir, name, err := f.resolveParent(p)
 	if err != nil {
 		return f.fail("remove", p, err)
@@ -469,7 +474,8 @@ func (f *FS) TempFile(dir, prefix string) (billy.File, error) {
 }
 
 // ReadDir lists a directory in name order.
-func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
+func (f *FS) ReadDir(p string) (_ []os.FileInfo, err error) {
+	defer f.guard(&err)
 	d, err := f.resolve(splitPath(p))
 	if err != nil {
 		return nil, f.fail("readdir", p, err)
@@ -494,7 +500,8 @@ func (f *FS) ReadDir(p string) ([]os.FileInfo, error) {
 }
 
 // MkdirAll creates p and any missing parents.
-func (f *FS) MkdirAll(p string, perm os.FileMode) error {
+func (f *FS) MkdirAll(p string, perm os.FileMode) (err error) {
+	defer f.guard(&err)
 	parts := splitPath(p)
 	for i := 1; i <= len(parts); i++ {
 		n, err := f.resolve(parts[:i])
@@ -536,7 +543,8 @@ func (f *FS) MkdirAll(p string, perm os.FileMode) error {
 }
 
 // Symlink creates link pointing at target.
-func (f *FS) Symlink(target, link string) error {
+func (f *FS) Symlink(target, link string) (err error) {
+	defer f.guard(&err)
 	dir, name, err := f.resolveParent(link)
 	if err == nil {
 		err = f.mayChangeEntry(dir)
@@ -553,7 +561,8 @@ func (f *FS) Symlink(target, link string) error {
 }
 
 // Readlink returns a symlink's target.
-func (f *FS) Readlink(p string) (string, error) {
+func (f *FS) Readlink(p string) (_ string, err error) {
+	defer f.guard(&err)
 	n, err := f.resolve(splitPath(p))
 	if err != nil {
 		return "", f.fail("readlink", p, err)
@@ -565,7 +574,8 @@ func (f *FS) Readlink(p string) (string, error) {
 }
 
 // Link makes a hard link newpath to the file at oldpath.
-func (f *FS) Link(oldpath, newpath string) error {
+func (f *FS) Link(oldpath, newpath string) (err error) {
+	defer f.guard(&err)
 	n, err := f.resolve(splitPath(oldpath))
 	if err != nil {
 		return f.fail("link", oldpath, err)
@@ -607,13 +617,15 @@ func (f *FS) setAttr(op, p string, c *meta.SetAttr) error {
 }
 
 // Chmod sets permission and setuid/setgid/sticky bits.
-func (f *FS) Chmod(p string, mode os.FileMode) error {
+func (f *FS) Chmod(p string, mode os.FileMode) (err error) {
+	defer f.guard(&err)
 	m := f.mode(mode)
 	return f.setAttr("chmod", p, &meta.SetAttr{Mode: &m})
 }
 
 // Lchown sets the owner without following symlinks; a negative id is left alone.
-func (f *FS) Lchown(p string, uid, gid int) error {
+func (f *FS) Lchown(p string, uid, gid int) (err error) {
+	defer f.guard(&err)
 	c := &meta.SetAttr{}
 	if uid >= 0 {
 		u := uint32(uid)
@@ -630,13 +642,14 @@ func (f *FS) Lchown(p string, uid, gid int) error {
 func (f *FS) Chown(p string, uid, gid int) error { return f.Lchown(p, uid, gid) }
 
 // Chtimes sets access and modification times.
-func (f *FS) Chtimes(p string, atime, mtime time.Time) error {
+func (f *FS) Chtimes(p string, atime, mtime time.Time) (err error) {
+	defer f.guard(&err)
 	a, m := atime.UnixNano(), mtime.UnixNano()
 	return f.setAttr("chtimes", p, &meta.SetAttr{Atime: &a, Mtime: &m})
 }
 
-// toMode converts Go's mode bits to the POSIX 07777 stored in inodes.
-func toMode(m os.FileMode) uint32 {
+// ToMode converts Go's mode bits to the POSIX 07777 stored in inodes.
+func ToMode(m os.FileMode) uint32 {
 	out := uint32(m.Perm())
 	if m&os.ModeSetuid != 0 {
 		out |= 0o4000
@@ -669,4 +682,21 @@ func fromMode(n *meta.Inode) os.FileMode {
 		m |= os.ModeSymlink
 	}
 	return m
+}
+
+// ErrPanic is the cause of an operation that panicked. The gateway answers
+// the call with an I/O error and keeps serving: one bad request must not
+// take down the node and its Raft voter.
+var ErrPanic = errors.New("vfs: operation panicked")
+
+// guard turns a panic in the operation it is deferred in into an error
+// wrapping ErrPanic, with the stack for the log, and shows it to the error
+// hook.
+func (f *FS) guard(err *error) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf("%w: %v\n%s", ErrPanic, p, debug.Stack())
+		if f.onError != nil {
+			f.onError(*err)
+		}
+	}
 }

@@ -317,12 +317,12 @@ func TestLink(t *testing.T) {
 }
 
 func TestModeRoundTrip(t *testing.T) {
-	// Every POSIX mode survives toMode(fromMode(.)) for each file type.
+	// Every POSIX mode survives ToMode(fromMode(.)) for each file type.
 	for _, typ := range []meta.FileType{meta.TypeFile, meta.TypeDir, meta.TypeSymlink} {
 		for m := uint32(0); m <= 0o7777; m++ {
 			n := &meta.Inode{Type: typ, Mode: m}
 			gm := fromMode(n)
-			if got := toMode(gm); got != m {
+			if got := ToMode(gm); got != m {
 				t.Fatalf("%s mode %04o -> %v -> %04o", typ, m, gm, got)
 			}
 			if gm.IsDir() != (typ == meta.TypeDir) || (gm&os.ModeSymlink != 0) != (typ == meta.TypeSymlink) {
@@ -333,12 +333,12 @@ func TestModeRoundTrip(t *testing.T) {
 	// And Go modes with the special bits survive toMode then fromMode.
 	for _, gm := range []os.FileMode{0, 0o644, 0o755 | os.ModeSetuid, 0o750 | os.ModeSetgid,
 		0o777 | os.ModeSticky, 0o777 | os.ModeSetuid | os.ModeSetgid | os.ModeSticky} {
-		if got := fromMode(&meta.Inode{Type: meta.TypeFile, Mode: toMode(gm)}); got != gm {
-			t.Errorf("%v -> %04o -> %v", gm, toMode(gm), got)
+		if got := fromMode(&meta.Inode{Type: meta.TypeFile, Mode: ToMode(gm)}); got != gm {
+			t.Errorf("%v -> %04o -> %v", gm, ToMode(gm), got)
 		}
 	}
 	// Type bits passed in are not stored as permissions.
-	if got := toMode(os.ModeDir | os.ModeSymlink | 0o700); got != 0o700 {
+	if got := ToMode(os.ModeDir | os.ModeSymlink | 0o700); got != 0o700 {
 		t.Errorf("toMode with type bits = %04o, want 0700", got)
 	}
 }
@@ -367,8 +367,8 @@ func TestChmodChownChtimes(t *testing.T) {
 		if fi.Mode() != mode {
 			t.Errorf("Chmod(%v): Lstat mode %v", mode, fi.Mode())
 		}
-		if n, _ := Inode(fi); n.Mode != toMode(mode) {
-			t.Errorf("Chmod(%v): stored %04o, want %04o", mode, n.Mode, toMode(mode))
+		if n, _ := Inode(fi); n.Mode != ToMode(mode) {
+			t.Errorf("Chmod(%v): stored %04o, want %04o", mode, n.Mode, ToMode(mode))
 		}
 	}
 
