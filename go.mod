@@ -10,6 +10,8 @@ require (
 	github.com/willscott/go-nfs v0.0.4
 	github.com/willscott/go-nfs-client v0.0.0-20251022144359-801f10d98886
 	go.etcd.io/bbolt v1.5.0
+	golang.org/x/sys v0.46.0
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -23,5 +25,4 @@ require (
 	github.com/mattn/go-colorable v0.1.12 // indirect
 	github.com/mattn/go-isatty v0.0.14 // indirect
 	github.com/rasky/go-xdr v0.0.0-20170124162913-1a41d1a06c93 // indirect
-	golang.org/x/sys v0.46.0 // indirect
 )

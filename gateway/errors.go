@@ -66,7 +66,10 @@ func nfsStatus(err error) uint32 {
 		return nfs3ErrNoEnt
 	case errors.Is(err, syscall.ENOSPC):
 		return nfs3ErrNoSpc
-	case errors.Is(err, syscall.EDQUOT):
+	case errors.Is(err, meta.ErrQuota), errors.Is(err, syscall.EDQUOT):
+		// A volume quota (bytes or files), refused by the commit or early
+		// by the filesystem; never EIO, so the application sees "disk
+		// quota exceeded".
 		return nfs3ErrDQuot
 	case errors.Is(err, syscall.EROFS):
 		return nfs3ErrROFS

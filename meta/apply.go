@@ -53,6 +53,8 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 		return s.setNodeState(c)
 	case *RemoveNode:
 		return s.removeNode(c)
+	case *SetVolume:
+		return s.setVolume(c)
 	}
 	// DecodeCommand only returns known types; reaching here is a build bug.
 	panic(fmt.Sprintf("meta: no handler for %s", cmd.Type()))
@@ -213,6 +215,9 @@ func (s *state) createVolume(c *CreateVolume) applied {
 	if err := export.Validate(); err != nil {
 		return fail(err)
 	}
+	if err := validQuotas(c.QuotaBytes, c.QuotaFiles); err != nil {
+		return fail(err)
+	}
 	vols := s.tx.Bucket(bucketVolumes)
 	if vols.Get([]byte(c.Name)) != nil {
 		return fail(ErrVolumeExist)
@@ -226,6 +231,7 @@ func (s *state) createVolume(c *CreateVolume) applied {
 	vol := &Volume{
 		ID: uint32(id), Name: c.Name, Replicas: c.Replicas, WriteQuorum: c.WriteQuorum,
 		ChunkSize: c.ChunkSize, Created: c.Time, NextIno: RootIno + 1, Files: 1, Export: export,
+		QuotaBytes: c.QuotaBytes, QuotaFiles: c.QuotaFiles,
 	}
 	s.putVolume(vol)
 	must(s.tx.Bucket(bucketVolIDs).Put(volKey(vol.ID), []byte(vol.Name)))
@@ -322,6 +328,9 @@ func (s *state) create(index uint64, c *Create) applied {
 		n.Size = uint64(len(c.Target))
 	default:
 		return fail(fmt.Errorf("%w: cannot create a %s", ErrInvalid, c.Kind))
+	}
+	if !vol.quotaAllowsFile() {
+		return fail(fmt.Errorf("%w: volume %s holds %d of its %d files", ErrQuota, vol.Name, vol.Files, vol.QuotaFiles))
 	}
 	vol.NextIno++
 	vol.Files++
@@ -558,6 +567,9 @@ func (s *state) setAttr(c *SetAttr) applied {
 	if c.Size != nil && *c.Size > uint64(1)<<62 {
 		return fail(fmt.Errorf("%w: size %d too large", ErrInvalid, *c.Size))
 	}
+	if c.Size != nil && *c.Size > n.Size && !vol.quotaAllowsBytes(int64(*c.Size-n.Size)) {
+		return fail(quotaBytesErr(vol, int64(*c.Size-n.Size)))
+	}
 	if c.Mode != nil {
 		n.Mode = *c.Mode & 0o7777
 	}
@@ -643,6 +655,12 @@ func (s *state) commitWrite(c *CommitWrite) applied {
 		}
 		olds[i] = cur
 	}
+	// Only growth counts: a write inside the current size always passes,
+	// even on a volume past a lowered quota. The size is checked here, not
+	// the chunk lengths, because Bytes counts the logical size of files.
+	if c.Size > n.Size && !vol.quotaAllowsBytes(int64(c.Size-n.Size)) {
+		return fail(quotaBytesErr(vol, int64(c.Size-n.Size)))
+	}
 	for i, w := range c.Chunks {
 		if old := olds[i]; old != nil {
 			var dropped []string
@@ -686,6 +704,53 @@ func (s *state) setExport(c *SetExport) applied {
 	vol.Export = c.Export
 	s.putVolume(vol)
 	return applied{Result: Result{Volume: vol}}
+}
+
+// validQuotas checks quota values: 0 is no quota, negative is nonsense.
+func validQuotas(bytes, files int64) error {
+	if bytes < 0 || files < 0 {
+		return fmt.Errorf("%w: quotas must not be negative (0 means none)", ErrInvalid)
+	}
+	return nil
+}
+
+func quotaBytesErr(vol *Volume, growth int64) error {
+	return fmt.Errorf("%w: volume %s uses %d of its %d bytes; %d more do not fit", ErrQuota, vol.Name, vol.Bytes, vol.QuotaBytes, growth)
+}
+
+func (s *state) setVolume(c *SetVolume) applied {
+	vol, ok := getJSON[Volume](s.tx.Bucket(bucketVolumes), []byte(c.Name))
+	if !ok {
+		return fail(ErrNoVolume)
+	}
+	next := *vol
+	if c.Replicas != nil {
+		next.Replicas = *c.Replicas
+	}
+	if c.WriteQuorum != nil {
+		next.WriteQuorum = *c.WriteQuorum
+	}
+	if c.QuotaBytes != nil {
+		next.QuotaBytes = *c.QuotaBytes
+	}
+	if c.QuotaFiles != nil {
+		next.QuotaFiles = *c.QuotaFiles
+	}
+	if c.Export != nil {
+		next.Export = *c.Export
+		next.Export.Clients = slices.Clone(c.Export.Clients)
+	}
+	if next.Replicas < 1 || next.WriteQuorum < 1 || next.WriteQuorum > next.Replicas {
+		return fail(fmt.Errorf("%w: replicas %d with write quorum %d", ErrInvalid, next.Replicas, next.WriteQuorum))
+	}
+	if err := validQuotas(next.QuotaBytes, next.QuotaFiles); err != nil {
+		return fail(err)
+	}
+	if err := next.Export.Validate(); err != nil {
+		return fail(err)
+	}
+	s.putVolume(&next)
+	return applied{Result: Result{Volume: &next}}
 }
 
 func (s *state) setReplicas(c *SetReplicas) applied {

@@ -27,11 +27,29 @@ const (
 	CmdSetReplicas  CommandType = 12
 	CmdSetNodeState CommandType = 13
 	CmdRemoveNode   CommandType = 14
+	CmdSetVolume    CommandType = 15
 )
 
-// commandFormat is the payload format version written after the type byte.
-// Decoders accept every version up to this one.
-const commandFormat uint8 = 1
+// commandFormat is the newest payload format version this build reads;
+// decoders accept every version up to it. An entry is written with the
+// lowest format that carries everything it holds (formatOf), so a build that
+// would silently drop a field it does not know refuses the entry instead.
+//
+//	1: every command as first defined
+//	2: CreateVolume with a quota (quota_bytes, quota_files)
+const commandFormat uint8 = 2
+
+// formatted is implemented by commands whose payload may need a format
+// above 1.
+type formatted interface{ format() uint8 }
+
+// formatOf is the format byte c is written with.
+func formatOf(c Command) uint8 {
+	if f, ok := c.(formatted); ok {
+		return f.format()
+	}
+	return 1
+}
 
 func (t CommandType) String() string {
 	switch t {
@@ -63,6 +81,8 @@ func (t CommandType) String() string {
 		return "set-node-state"
 	case CmdRemoveNode:
 		return "remove-node"
+	case CmdSetVolume:
+		return "set-volume"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -101,6 +121,19 @@ type CreateVolume struct {
 	RootMode    uint32  `json:"root_mode"`
 	RootUID     uint32  `json:"root_uid"`
 	RootGID     uint32  `json:"root_gid"`
+	// QuotaBytes and QuotaFiles are the volume's quotas (0: none). An entry
+	// that sets one is written in format 2.
+	QuotaBytes int64 `json:"quota_bytes,omitempty"`
+	QuotaFiles int64 `json:"quota_files,omitempty"`
+}
+
+// format: a build that knows no quotas must not create the volume without
+// them (its copy of the volume would accept what the others refuse).
+func (c *CreateVolume) format() uint8 {
+	if c.QuotaBytes != 0 || c.QuotaFiles != 0 {
+		return 2
+	}
+	return 1
 }
 
 type DeleteVolume struct {
@@ -223,6 +256,21 @@ type SetNodeState struct {
 	Draining bool   `json:"draining"`
 }
 
+// SetVolume changes the settings of a volume whose fields are set (nil:
+// unchanged). Replicas and WriteQuorum apply to new chunks at once and to
+// existing ones as the healer reaches them; the proposer checks the policy
+// against the AZs (Apply only checks it makes sense on its own). A quota
+// below the current usage is accepted: the volume then only shrinks.
+type SetVolume struct {
+	Header
+	Name        string  `json:"name"`
+	Replicas    *int    `json:"replicas,omitempty"`
+	WriteQuorum *int    `json:"write_quorum,omitempty"`
+	QuotaBytes  *int64  `json:"quota_bytes,omitempty"`
+	QuotaFiles  *int64  `json:"quota_files,omitempty"`
+	Export      *Export `json:"export,omitempty"`
+}
+
 // RemoveNode forgets a node. The caller checks first that the node holds no
 // chunk that lacks a healthy copy elsewhere; Apply refuses while any chunk's
 // only replica is on the node.
@@ -235,6 +283,7 @@ func (c *RegisterNode) Type() CommandType { return CmdRegisterNode }
 func (c *SetReplicas) Type() CommandType  { return CmdSetReplicas }
 func (c *SetNodeState) Type() CommandType { return CmdSetNodeState }
 func (c *RemoveNode) Type() CommandType   { return CmdRemoveNode }
+func (c *SetVolume) Type() CommandType    { return CmdSetVolume }
 func (c *CreateVolume) Type() CommandType { return CmdCreateVolume }
 func (c *DeleteVolume) Type() CommandType { return CmdDeleteVolume }
 func (c *Create) Type() CommandType       { return CmdCreate }
@@ -279,18 +328,21 @@ func newCommand(t CommandType) Command {
 		return &SetNodeState{}
 	case CmdRemoveNode:
 		return &RemoveNode{}
+	case CmdSetVolume:
+		return &SetVolume{}
 	}
 	return nil
 }
 
-// EncodeCommand returns the log entry for c: type byte, format byte, JSON.
+// EncodeCommand returns the log entry for c: type byte, format byte
+// (formatOf), JSON.
 func EncodeCommand(c Command) ([]byte, error) {
 	body, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("meta: encode %s: %w", c.Type(), err)
 	}
 	out := make([]byte, 0, 2+len(body))
-	out = append(out, byte(c.Type()), commandFormat)
+	out = append(out, byte(c.Type()), formatOf(c))
 	return append(out, body...), nil
 }
 

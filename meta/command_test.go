@@ -31,6 +31,8 @@ func sampleCommands() []Command {
 		&SetReplicas{Header: h, Vol: 3, Ino: 9, Index: 2, Version: 5, Replicas: []string{"n1", "n4"}},
 		&SetNodeState{Header: h, ID: "n2", Draining: true},
 		&RemoveNode{Header: h, ID: "n2"},
+		&SetVolume{Header: h, Name: "v", Replicas: ptr(5), WriteQuorum: ptr(3), QuotaBytes: ptr[int64](1 << 30),
+			QuotaFiles: ptr[int64](0), Export: &Export{ReadOnly: true, Squash: SquashNone}},
 	}
 }
 
@@ -40,7 +42,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	want := map[CommandType]Command{
 		1: &RegisterNode{}, 2: &CreateVolume{}, 3: &DeleteVolume{}, 4: &Create{}, 5: &Remove{},
 		6: &Rename{}, 7: &Link{}, 8: &SetAttr{}, 9: &CommitWrite{}, 10: &GCDone{}, 11: &SetExport{},
-		12: &SetReplicas{}, 13: &SetNodeState{}, 14: &RemoveNode{},
+		12: &SetReplicas{}, 13: &SetNodeState{}, 14: &RemoveNode{}, 15: &SetVolume{},
 	}
 	for num, c := range want {
 		if c.Type() != num {
@@ -53,7 +55,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	if len(sampleCommands()) != len(want) {
 		t.Errorf("sampleCommands does not cover every command type")
 	}
-	for _, num := range []CommandType{0, 15, 255} {
+	for _, num := range []CommandType{0, 16, 255} {
 		if newCommand(num) != nil {
 			t.Errorf("newCommand(%d) is not nil", num)
 		}
@@ -66,8 +68,8 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("encode %s: %v", c.Type(), err)
 		}
-		if b[0] != byte(c.Type()) || b[1] != commandFormat {
-			t.Fatalf("%s entry starts %x, want type %d and format %d", c.Type(), b[:2], c.Type(), commandFormat)
+		if b[0] != byte(c.Type()) || b[1] != 1 {
+			t.Fatalf("%s entry starts %x, want type %d and format 1", c.Type(), b[:2], c.Type())
 		}
 		got, err := DecodeCommand(b)
 		if err != nil {
@@ -89,7 +91,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 		entry []byte
 	}{
 		{"type 0", append([]byte{0, 1}, valid[2:]...)},
-		{"type 15", append([]byte{15, 1}, valid[2:]...)},
+		{"type 16", append([]byte{16, 1}, valid[2:]...)},
 		{"type 255", []byte{255, 1, '{', '}'}},
 		{"format 0", append([]byte{byte(CmdCreate), 0}, valid[2:]...)},
 		{"newer format", append([]byte{byte(CmdCreate), commandFormat + 1}, valid[2:]...)},

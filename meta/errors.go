@@ -3,6 +3,7 @@ package meta
 import (
 	"errors"
 	iofs "io/fs"
+	"syscall"
 )
 
 // Errors a command or a read can return. They cross the network as Codes
@@ -21,6 +22,9 @@ var (
 	ErrVolumeExist = newCodedError(CodeVolumeExist, "volume exists", iofs.ErrExist)
 	ErrNoLeader    = newCodedError(CodeNoLeader, "no metadata leader; retry later", nil)
 	ErrLoop        = newCodedError(CodeLoop, "cannot move a directory into itself", iofs.ErrInvalid)
+	// ErrQuota: the change would take a volume past its byte or file quota.
+	// It matches syscall.EDQUOT, which the gateway answers NFS3ERR_DQUOT.
+	ErrQuota = newCodedError(CodeQuota, "volume quota exceeded", syscall.EDQUOT)
 )
 
 // Code identifies an error on the wire and in the duplicate-request table.
@@ -41,6 +45,9 @@ const (
 	CodeNoLeader
 	CodeLoop
 	CodeInternal
+	// Codes are part of the wire format and of the duplicate-request table:
+	// new ones go at the end.
+	CodeQuota
 )
 
 // CodedError is an error with a stable wire code.
@@ -67,7 +74,7 @@ func (e *CodedError) Is(target error) bool {
 // sentinel returns the error of a wire code, or nil for an unknown one.
 func sentinel(c Code) *CodedError {
 	for _, e := range []*CodedError{ErrNotExist, ErrExist, ErrNotEmpty, ErrNotDir, ErrIsDir, ErrInvalid,
-		ErrNameTooLong, ErrConflict, ErrNoVolume, ErrVolumeExist, ErrNoLeader, ErrLoop} {
+		ErrNameTooLong, ErrConflict, ErrNoVolume, ErrVolumeExist, ErrNoLeader, ErrLoop, ErrQuota} {
 		if e.Code == c {
 			return e
 		}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,7 +40,13 @@ type Config struct {
 	ProposeTimeout time.Duration
 	// SnapshotThreshold is the number of log entries between snapshots.
 	SnapshotThreshold uint64
+	// Dial, if set, opens every Raft connection to a peer (tests cut the
+	// network with it); nil dials TCP directly.
+	Dial DialFunc
 }
+
+// DialFunc opens a connection the way net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // DefaultConfig returns a Config with the tuned timings.
 func DefaultConfig(nodeID, dataDir, raftAddr string) Config {
@@ -157,7 +165,7 @@ func (n *Node) startRaft() error {
 	if list, err := snaps.List(); err == nil && len(list) > 0 && n.fsm.AppliedIndex() >= list[0].Index {
 		rc.NoSnapshotRestoreOnStart = true
 	}
-	trans, err := newTransport(n.cfg.RaftAddr, hlog)
+	trans, err := newTransport(n.cfg.RaftAddr, n.cfg.Dial, hlog)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("meta: raft transport on %s: %w", n.cfg.RaftAddr, err)
@@ -214,6 +222,19 @@ func (n *Node) RaftAddr() string { return string(n.trans.LocalAddr()) }
 
 // IsLeader reports whether this node is the Raft leader now.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Fresh reports whether this node's metadata is known to be recent: it is
+// the leader (a leader cut off from its majority steps down within the
+// leader lease), or a follower that heard from its leader within d. A node
+// on the minority side of a partition stops being fresh d after the cut;
+// the data path then refuses reads rather than serve what may be old.
+func (n *Node) Fresh(d time.Duration) bool {
+	if n.IsLeader() {
+		return true
+	}
+	last := n.raft.LastContact()
+	return n.Leader() != "" && !last.IsZero() && time.Since(last) < d
+}
 
 // Leader returns the current leader's node ID, or "" when there is none.
 func (n *Node) Leader() string {
@@ -474,9 +495,55 @@ func (n *Node) Members() (map[string]bool, error) {
 	return out, nil
 }
 
-// TransferLeadership asks raft to hand leadership to another voter.
-func (n *Node) TransferLeadership() error {
-	return n.raft.LeadershipTransfer().Error()
+// TransferLeadership hands leadership to voter id, or with id "" to the
+// voter raft finds most up to date, and returns once raft has done so (the
+// new leader won its election) or given up (ctx, or raft's own bound of an
+// election timeout). It runs on the leader only: a follower returns an error
+// matching ErrNoLeader that names the leader, and the caller forwards (the
+// admin API forwards the request to the leader's admin API). Naming the
+// leader itself changes nothing and succeeds; naming a node that is not a
+// voter is ErrInvalid, one that is not a member ErrNotExist.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if !n.IsLeader() {
+		return fmt.Errorf("%w: %s is not the leader (the leader is %q); ask the leader", ErrNoLeader, n.cfg.NodeID, n.Leader())
+	}
+	if id == n.cfg.NodeID {
+		return nil
+	}
+	var f raft.Future
+	if id == "" {
+		f = n.raft.LeadershipTransfer()
+	} else {
+		cf := n.raft.GetConfiguration()
+		if err := cf.Error(); err != nil {
+			return fmt.Errorf("meta: leadership transfer: %w", err)
+		}
+		i := slices.IndexFunc(cf.Configuration().Servers, func(s raft.Server) bool { return string(s.ID) == id })
+		if i < 0 {
+			return fmt.Errorf("%w: %q is not a member of the Raft group", ErrNotExist, id)
+		}
+		srv := cf.Configuration().Servers[i]
+		if srv.Suffrage != raft.Voter {
+			return fmt.Errorf("%w: %q is not a voter, so it cannot lead", ErrInvalid, id)
+		}
+		f = n.raft.LeadershipTransferToServer(srv.ID, srv.Address)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return fmt.Errorf("%w: %v", ErrNoLeader, err)
+			}
+			return fmt.Errorf("meta: leadership transfer to %q: %w", id, err)
+		}
+		return nil
+	case <-ctx.Done():
+		// raft finishes (or abandons) the transfer on its own within an
+		// election timeout; the goroutine ends with it.
+		return fmt.Errorf("meta: leadership transfer to %q: %w", id, ctx.Err())
+	}
 }
 
 // RunWhileLeader registers a loop that runs, under a context cancelled on
@@ -550,6 +617,9 @@ func (n *Node) Close() error {
 	<-n.watchDone
 	n.leaderWG.Wait()
 	err := n.raft.Shutdown().Error()
+	// Close the pooled connections to peers too: the transport's Close
+	// leaves them open, and with them a reader goroutine on each peer.
+	n.trans.CloseStreams()
 	if cerr := n.trans.Close(); err == nil {
 		err = cerr
 	}

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -15,6 +16,7 @@ import (
 type streamLayer struct {
 	net.Listener
 	advertise advertiseAddr
+	dial      DialFunc
 }
 
 type advertiseAddr string
@@ -25,6 +27,11 @@ func (a advertiseAddr) String() string  { return string(a) }
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	if s.dial != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return s.dial(ctx, "tcp", string(addr))
+	}
 	return net.DialTimeout("tcp", string(addr), timeout)
 }
 
@@ -42,7 +49,7 @@ func ListenAddr(advertised string) (string, error) {
 	return net.JoinHostPort("", port), nil
 }
 
-func newTransport(advertised string, log hclog.Logger) (*raft.NetworkTransport, error) {
+func newTransport(advertised string, dial DialFunc, log hclog.Logger) (*raft.NetworkTransport, error) {
 	bind, err := ListenAddr(advertised)
 	if err != nil {
 		return nil, err
@@ -55,6 +62,6 @@ func newTransport(advertised string, log hclog.Logger) (*raft.NetworkTransport, 
 	if _, port, _ := net.SplitHostPort(advertised); port == "0" {
 		adv = l.Addr().String() // tests: a free port picked by the kernel
 	}
-	s := &streamLayer{Listener: l, advertise: advertiseAddr(adv)}
+	s := &streamLayer{Listener: l, advertise: advertiseAddr(adv), dial: dial}
 	return raft.NewNetworkTransportWithLogger(s, 3, 10*time.Second, log), nil
 }

@@ -49,7 +49,27 @@ type Volume struct {
 	Bytes int64 `json:"bytes"`
 	// Export is how every gateway serves the volume as /<name>.
 	Export Export `json:"export"`
+	// QuotaBytes and QuotaFiles bound Bytes and Files (0: no limit). Apply
+	// refuses with ErrQuota a command that would grow a counter past its
+	// quota; a volume already past a lowered quota only shrinks.
+	QuotaBytes int64 `json:"quota_bytes"`
+	QuotaFiles int64 `json:"quota_files"`
 }
+
+// quotaAllowsBytes reports whether the volume may grow by growth bytes.
+func (v *Volume) quotaAllowsBytes(growth int64) bool {
+	return v.QuotaBytes <= 0 || growth <= 0 || growth <= v.QuotaBytes-v.Bytes // no overflow: both >= 0
+}
+
+// quotaAllowsFile reports whether the volume may hold one more inode.
+func (v *Volume) quotaAllowsFile() bool {
+	return v.QuotaFiles <= 0 || v.Files < v.QuotaFiles
+}
+
+// QuotaExceeded reports whether growing the volume's data by growth bytes
+// would take it past its byte quota: the check Apply makes, for a gateway
+// that wants to refuse a write before it sends the data to the replicas.
+func (v *Volume) QuotaExceeded(growth int64) bool { return !v.quotaAllowsBytes(growth) }
 
 // Squash modes of an export, as knfsd names them.
 const (

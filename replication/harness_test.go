@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
-	"github.com/fsrep/fsrep/internal/admin/admintest"
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/meta/metatest"
 )
 
 // The harness: one real meta.FSM (commands applied directly, as a
@@ -32,7 +32,7 @@ var errUnreachable = errors.New("fake rpc: peer unreachable")
 // returns a command's failure as the error. Each Replicator gets its own, so
 // a fault can hit one node's proposals only.
 type testMeta struct {
-	b *admintest.Backend
+	b *metatest.Store
 
 	mu      sync.Mutex
 	fail    func(meta.Command) error // non-nil result: Propose returns it WITHOUT applying
@@ -257,7 +257,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // cluster is the harness.
 type cluster struct {
 	t      *testing.T
-	b      *admintest.Backend
+	b      *metatest.Store
 	admin  *testMeta // for the test's own proposals
 	vol    *meta.Volume
 	stores map[string]*chunkstore.Store
@@ -271,7 +271,7 @@ var testNodes = []meta.NodeInfo{{ID: "n1", AZ: "az1"}, {ID: "n2", AZ: "az2"}, {I
 
 func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	b := admintest.New(t, testNodes...)
+	b := metatest.New(t, testNodes...)
 	c := &cluster{
 		t: t, b: b, admin: &testMeta{b: b},
 		stores: map[string]*chunkstore.Store{}, dirs: map[string]string{},

@@ -102,6 +102,9 @@ type Replicator struct {
 
 	downMu sync.Mutex
 	down   map[string]time.Time // node ID -> until
+	view   LivenessView         // the leader's verdicts, if set (under downMu)
+
+	corrupt corruptCounters // damaged replicas found and dropped (corrupt.go)
 }
 
 // New builds a Replicator.
@@ -118,6 +121,24 @@ func ChunkID(vol uint32, ino, index uint64) chunkstore.ID {
 	return chunkstore.ID{Vol: vol, Ino: ino, Index: index}
 }
 
+// LivenessView is the leader's liveness verdicts as this node last heard
+// them (a View), consulted when set with SetLiveness.
+type LivenessView interface {
+	// NodeState is "" when unknown (the verdict is too old, or none came).
+	NodeState(id string) NodeState
+	// FreeBytes is the node's free space as last reported, -1 if unknown.
+	FreeBytes(id string) int64
+}
+
+// SetLiveness makes the Replicator treat nodes the leader reports down or
+// suspect like nodes it saw failing itself (no new chunks, read last), and
+// prefer nodes with more free space when placing new chunks.
+func (r *Replicator) SetLiveness(v LivenessView) {
+	r.downMu.Lock()
+	r.view = v
+	r.downMu.Unlock()
+}
+
 func (r *Replicator) markDown(node string) {
 	r.downMu.Lock()
 	r.down[node] = r.clock.Now().Add(r.cfg.DownFor)
@@ -127,6 +148,11 @@ func (r *Replicator) markDown(node string) {
 func (r *Replicator) isDown(node string) bool {
 	r.downMu.Lock()
 	defer r.downMu.Unlock()
+	if r.view != nil && node != r.cfg.NodeID {
+		if s := r.view.NodeState(node); s == StateDown || s == StateSuspect {
+			return true
+		}
+	}
 	until, ok := r.down[node]
 	if !ok {
 		return false
@@ -323,11 +349,28 @@ func (r *Replicator) place(vol *meta.Volume, ino, index uint64) ([]string, error
 	}
 	cands := make([]Candidate, 0, len(nodes))
 	for _, n := range nodes {
-		cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: -1, Up: !r.isDown(n.ID)})
+		cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: r.freeBytes(n.ID), Up: !n.Draining && !r.isDown(n.ID)})
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d/%d/%d", vol.ID, ino, index)
 	return Place(cands, vol.Replicas, nil, nil, h.Sum64())
+}
+
+// freeBytes is a node's free space in whole GiB (-1: unknown): nodes within
+// a GiB of each other count as equal, so new chunks spread over them
+// instead of all going to whichever reported a few bytes more.
+func (r *Replicator) freeBytes(node string) int64 {
+	r.downMu.Lock()
+	v := r.view
+	r.downMu.Unlock()
+	if v == nil {
+		return -1
+	}
+	f := v.FreeBytes(node)
+	if f < 0 {
+		return -1
+	}
+	return f >> 30 << 30
 }
 
 // ReadAt fills buf from off of a file of the given size (bytes past size are
@@ -428,6 +471,12 @@ func (r *Replicator) readPieceAt(ctx context.Context, vol *meta.Volume, ino uint
 	n := min(int64(len(p.data)), ch.Length-p.off)
 	id := ChunkID(vol.ID, ino, p.index)
 	var errs []error
+	var corrupt []string // replicas that answered a checksum error, reported for repair
+	defer func() {
+		if len(corrupt) > 0 && !ahead {
+			r.reportCorrupt(ctx, id, ch.Version, corrupt)
+		}
+	}()
 	for _, node := range r.readOrder(ch.Replicas) {
 		var got []byte
 		var err error
@@ -448,6 +497,7 @@ func (r *Replicator) readPieceAt(ctx context.Context, vol *meta.Volume, ino uint
 		if err != nil {
 			if errors.Is(err, chunkstore.ErrCorrupt) {
 				r.log.Error("corrupt replica", "chunk", id.String(), "node", node, "err", err)
+				corrupt = append(corrupt, node)
 			} else if node != r.cfg.NodeID && !errors.Is(err, chunkstore.ErrVersionMismatch) && !errors.Is(err, chunkstore.ErrNotFound) {
 				r.markDown(node)
 			}

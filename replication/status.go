@@ -33,6 +33,9 @@ type NodeHealth struct {
 	// FreeBytes and UsedBytes are from the node's last heartbeat (-1: unknown).
 	FreeBytes int64 `json:"free_bytes"`
 	UsedBytes int64 `json:"used_bytes"`
+	// Files is the number of chunk files on the node's disk, garbage
+	// included, from its last heartbeat.
+	Files int `json:"files"`
 }
 
 // AZHealth is the AZ-level view: an AZ is down when all its nodes are.
@@ -55,10 +58,16 @@ type RepairStatus struct {
 	QueueUrgent int `json:"queue_urgent"` // chunks with one healthy replica left
 	InFlight    int `json:"in_flight"`
 	// Totals since this node became leader.
-	Copied      int64        `json:"copied"`
-	CopiedBytes int64        `json:"copied_bytes"`
-	Failed      int64        `json:"failed"`
-	LastPass    time.Time    `json:"last_pass,omitzero"`
+	Copied      int64     `json:"copied"`
+	CopiedBytes int64     `json:"copied_bytes"`
+	Failed      int64     `json:"failed"`
+	LastPass    time.Time `json:"last_pass,omitzero"`
+	// Chunks is how many chunks the last pass read; Unavailable those
+	// needing a copy with no replica able to serve it (all down), and
+	// Unplaceable those with no node to copy to.
+	Chunks      int          `json:"chunks"`
+	Unavailable int          `json:"unavailable"`
+	Unplaceable int          `json:"unplaceable"`
 	Nodes       []NodeHealth `json:"nodes"`
 	AZs         []AZHealth   `json:"azs"`
 }
@@ -97,5 +106,55 @@ type ScrubStatus struct {
 	Passes        int       `json:"passes"`
 	LastPassEnded time.Time `json:"last_pass_ended,omitzero"`
 	Corrupt       int64     `json:"corrupt"`  // corrupt replicas found
-	Repaired      int64     `json:"repaired"` // of those, dropped for repair
+	Repaired      int64     `json:"repaired"` // of those, dropped for repair (or removed: no replica set listed them)
+	// Kept: of those, left in place as their chunk's last copy.
+	Kept int64 `json:"kept"`
+	// Errors counts chunk files that could not be checked (I/O errors other
+	// than a checksum mismatch) or whose damage could not be reported.
+	Errors int64 `json:"errors"`
+	// NextPass is when the next pass is due (zero while one runs or when
+	// scrubbing is off).
+	NextPass time.Time `json:"next_pass,omitzero"`
+	// ReadCorrupt are the damaged replicas that reads through this node
+	// found, and what became of them (see CorruptCounts).
+	ReadCorrupt CorruptCounts `json:"read_corrupt"`
+}
+
+// GCStatus is the leader's garbage collector: chunk versions no longer
+// referenced (deleted or truncated files, replicas left out) whose files
+// are deleted on every node that may hold one.
+type GCStatus struct {
+	// Running: this node is the leader and its collector runs.
+	Running bool `json:"running"`
+	// Pending is the number of garbage records the last pass left (of the
+	// ones it looked at), e.g. for nodes that are down.
+	Pending int `json:"pending"`
+	// Blocked lists the nodes the last pass gave up on (unreachable).
+	Blocked  []string  `json:"blocked"`
+	LastPass time.Time `json:"last_pass,omitzero"`
+	// Totals since this node became leader.
+	Deleted   int64 `json:"deleted"`   // chunk files deleted
+	Collected int64 `json:"collected"` // garbage records completed
+	Failed    int64 `json:"failed"`    // delete calls that failed
+}
+
+// SweepStatus is one node's orphan sweep: chunk files the metadata does
+// not reference on this node, deleted once older than the safety delay.
+type SweepStatus struct {
+	Node      string        `json:"node"`
+	OrphanAge time.Duration `json:"orphan_age_ns"`
+	Passes    int           `json:"passes"`
+	LastPass  time.Time     `json:"last_pass,omitzero"`
+	// From the last pass: files looked at, live ones, unreferenced ones
+	// still younger than the safety delay, ones ahead of the committed
+	// version (left to the reconciler), ones behind it though listed, and
+	// damaged ones left to the scrubber.
+	Files   int `json:"files"`
+	Live    int `json:"live"`
+	Young   int `json:"young"`
+	Ahead   int `json:"ahead"`
+	Behind  int `json:"behind"`
+	Corrupt int `json:"corrupt"`
+	// Deleted counts files deleted since start.
+	Deleted int64 `json:"deleted"`
 }

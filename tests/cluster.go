@@ -28,6 +28,8 @@ type Cluster struct {
 	secret []byte
 	log    *slog.Logger
 
+	net *network // every internode connection goes through it
+
 	mu    sync.Mutex
 	nodes []*Member
 }
@@ -43,6 +45,9 @@ type Member struct {
 type ClusterOptions struct {
 	Nodes     int           // default 3, AZs az1..az3 round-robin
 	OpTimeout time.Duration // NFS operation bound, default 5 s
+	// Configure, if set, adjusts each node's configuration before its
+	// first start (e.g. the integrity loops' intervals).
+	Configure func(*node.Config)
 }
 
 // NewCluster starts a cluster, waits until every node is ready and creates
@@ -57,7 +62,7 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		opts.OpTimeout = 5 * time.Second
 	}
 	c := &Cluster{
-		t: t, dir: t.TempDir(), secret: []byte("test-cluster-secret-0123456789abcdef"),
+		t: t, dir: t.TempDir(), secret: []byte("test-cluster-secret-0123456789abcdef"), net: newNetwork(),
 		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
 	t.Cleanup(c.Close)
@@ -68,10 +73,15 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 			RaftAddr: freeAddr(t), RPCAddr: freeAddr(t), NFSAddr: freeAddr(t), AdminAddr: freeAddr(t),
 			Secret: c.secret, OpTimeout: opts.OpTimeout, ChunkNoSync: false,
 		}
+		cfg.Dial = c.net.dialer(i)
+		c.net.register(i, cfg.RaftAddr, cfg.RPCAddr)
 		if i == 0 {
 			cfg.Bootstrap = true
 		} else {
 			cfg.Join = c.nodes[0].Cfg.RPCAddr
+		}
+		if opts.Configure != nil {
+			opts.Configure(&cfg)
 		}
 		c.nodes = append(c.nodes, &Member{Cfg: cfg})
 		c.Start(i)

@@ -87,14 +87,7 @@ Example:
   fsrepctl export set data --rw --clients 10.0.0.0/8,192.168.1.0/24
   fsrepctl export set data --clients '*' --squash all_squash --anon-uid 1000 --anon-gid 1000`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			f := &exportFlags{
-				ro:      fs.Bool("ro", false, "export read-only"),
-				rw:      fs.Bool("rw", false, "export read-write"),
-				clients: fs.String("clients", "", "comma-separated `CIDRs` allowed to mount, or '*' for every client"),
-				squash:  fs.String("squash", "", "`MODE`: root_squash, all_squash or no_root_squash"),
-				anonUID: fs.Uint64("anon-uid", 0, "`UID` that squashed callers become"),
-				anonGID: fs.Uint64("anon-gid", 0, "`GID` that squashed callers become"),
-			}
+			f := newExportFlags(fs)
 			return func(ctx context.Context, c *cli, args []string) error {
 				if len(args) != 1 {
 					return usageErrorf("export set takes exactly one VOLUME")
@@ -118,8 +111,31 @@ type exportFlags struct {
 	anonUID, anonGID *uint64
 }
 
-// changes checks the flags that were set and returns one edit per option.
+// newExportFlags registers the export options on fs.
+func newExportFlags(fs *flag.FlagSet) *exportFlags {
+	return &exportFlags{
+		ro:      fs.Bool("ro", false, "export read-only"),
+		rw:      fs.Bool("rw", false, "export read-write"),
+		clients: fs.String("clients", "", "comma-separated `CIDRs` allowed to mount, or '*' for every client"),
+		squash:  fs.String("squash", "", "`MODE`: root_squash, all_squash or no_root_squash"),
+		anonUID: fs.Uint64("anon-uid", 0, "`UID` that squashed callers become"),
+		anonGID: fs.Uint64("anon-gid", 0, "`GID` that squashed callers become"),
+	}
+}
+
+// changes checks the flags that were set and returns one edit per option;
+// at least one is required.
 func (f *exportFlags) changes(set map[string]bool) ([]func(*meta.Export), error) {
+	changes, err := f.edits(set)
+	if err == nil && len(changes) == 0 {
+		err = usageErrorf("export set needs at least one of --ro, --rw, --clients, --squash, --anon-uid, --anon-gid")
+	}
+	return changes, err
+}
+
+// edits checks the flags that were set and returns one edit per option
+// (none when no export flag was given).
+func (f *exportFlags) edits(set map[string]bool) ([]func(*meta.Export), error) {
 	var changes []func(*meta.Export)
 	switch {
 	case set["ro"] && set["rw"]:
@@ -160,9 +176,6 @@ func (f *exportFlags) changes(set map[string]bool) ([]func(*meta.Export), error)
 			return nil, err
 		}
 		changes = append(changes, func(e *meta.Export) { e.AnonGID = gid })
-	}
-	if len(changes) == 0 {
-		return nil, usageErrorf("export set needs at least one of --ro, --rw, --clients, --squash, --anon-uid, --anon-gid")
 	}
 	return changes, nil
 }

@@ -2,7 +2,9 @@
 //
 // main.go holds the global flags, the verb table and the dispatcher, and the
 // one mapping from errors to exit codes; each verb group lives in its own
-// file (status.go, node.go, volume.go, export.go).
+// file (status.go, node.go, volume.go, export.go, replica.go, repair.go,
+// scrub.go, file.go, leader.go, snapshot.go), and progress.go draws the
+// progress line of long operations.
 package main
 
 import (
@@ -42,6 +44,8 @@ func main() {
 	c := &cli{
 		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		getenv: os.Getenv, stdinIsTerminal: stdinIsTerminal,
+		stderrIsTerminal: func() bool { return isTerminal(os.Stderr) },
+		now:              time.Now,
 	}
 	code := c.run(ctx, os.Args[1:])
 	stop()
@@ -50,8 +54,10 @@ func main() {
 
 // stdinIsTerminal reports whether stdin is a character device (a terminal),
 // which is the only place a typed confirmation can come from.
-func stdinIsTerminal() bool {
-	fi, err := os.Stdin.Stat()
+func stdinIsTerminal() bool { return isTerminal(os.Stdin) }
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
@@ -61,9 +67,23 @@ type cli struct {
 	stdout, stderr  io.Writer
 	getenv          func(string) string
 	stdinIsTerminal func() bool
+	// stderrIsTerminal decides whether progress redraws one line in place
+	// or prints a line per change (for logs); nil means not a terminal.
+	stderrIsTerminal func() bool
+	// now is the clock of progress rates and ETAs; nil means time.Now.
+	now func() time.Time
 
 	g globals
 }
+
+func (c *cli) clock() time.Time {
+	if c.now == nil {
+		return time.Now()
+	}
+	return c.now()
+}
+
+func (c *cli) progressOnTerminal() bool { return c.stderrIsTerminal != nil && c.stderrIsTerminal() }
 
 // globals are the flags every verb accepts, before or after the verb.
 type globals struct {
@@ -139,9 +159,13 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		statusCommand(), healthCommand(),
-		nodeListCommand(),
-		volumeCreateCommand(), volumeListCommand(), volumeInfoCommand(), volumeDeleteCommand(),
+		nodeListCommand(), nodeDrainCommand(), nodeUndrainCommand(), nodeRemoveCommand(),
+		volumeCreateCommand(), volumeListCommand(), volumeInfoCommand(), volumeSetCommand(), volumeDeleteCommand(),
+		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(),
 		exportShowCommand(), exportSetCommand(),
+		replicaStatusCommand(),
+		repairStatusCommand(), repairPauseCommand(), repairResumeCommand(),
+		scrubStatusCommand(), scrubStartCommand(), scrubPauseCommand(), scrubResumeCommand(),
 	}
 }
 
@@ -291,7 +315,7 @@ Usage:
 Verbs:
 `)
 	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-24s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary)
+		fmt.Fprintf(w, "  %-26s %s\n", strings.TrimSpace(cmd.name+" "+cmd.args), cmd.summary)
 	}
 	fmt.Fprintf(w, `
 Global flags (before or after the verb):
@@ -304,10 +328,14 @@ Global flags (before or after the verb):
 
 Exit codes:
   0  success
-  1  other error (refused by the cluster, wrong token, no leader, ...)
-  2  usage error (bad verb, flag or argument; no admin token; unconfirmed delete)
-  3  not found (no such volume)
-  4  unhealthy (health or status: node not ready, or cluster not ok)
+  1  other error (refused by the cluster, wrong token, no leader, a node
+     that did not answer, a wait interrupted, ...)
+  2  usage error (bad verb, flag or argument; no admin token; unconfirmed
+     delete or remove)
+  3  not found (no such volume or node)
+  4  unhealthy (health or status: node not ready, or cluster not ok;
+     replica status: chunks under-replicated, unavailable or corrupt;
+     file locate: a replica checked is not ok)
   5  unreachable (nothing answers at the admin address)
 
 Run 'fsrepctl VERB --help' for a verb's flags and an example.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,13 +67,19 @@ func (r result) String() string {
 // fsrepctl runs the CLI in-process with no access to the real environment.
 func fsrepctl(t *testing.T, inv invocation, args ...string) result {
 	t.Helper()
+	return fsrepctlCtx(t.Context(), inv, args...)
+}
+
+// fsrepctlCtx is fsrepctl under ctx, whose end stands for Ctrl-C. It is
+// safe to call from another goroutine.
+func fsrepctlCtx(ctx context.Context, inv invocation, args ...string) result {
 	var out, errOut bytes.Buffer
 	c := &cli{
 		stdin: strings.NewReader(inv.stdin), stdout: &out, stderr: &errOut,
 		getenv:          func(k string) string { return inv.env[k] },
 		stdinIsTerminal: func() bool { return inv.terminal },
 	}
-	code := c.run(t.Context(), args)
+	code := c.run(ctx, args)
 	return result{code: code, stdout: out.String(), stderr: errOut.String()}
 }
 
@@ -80,6 +87,25 @@ func fsrepctl(t *testing.T, inv invocation, args ...string) result {
 func (cl *cluster) ctl(t *testing.T, args ...string) result {
 	t.Helper()
 	return fsrepctl(t, invocation{}, append([]string{"--admin", cl.addr, "--token", testToken}, args...)...)
+}
+
+// ctlCtx is ctl under ctx.
+func (cl *cluster) ctlCtx(ctx context.Context, args ...string) result {
+	return fsrepctlCtx(ctx, invocation{}, append([]string{"--admin", cl.addr, "--token", testToken}, args...)...)
+}
+
+// plainBackend hides everything but admin.Backend, like a node built
+// without a healer or scrubber.
+type plainBackend struct{ admin.Backend }
+
+// newPlainCluster is newCluster without the healer and scrubber.
+func newPlainCluster(t *testing.T, nodes ...meta.NodeInfo) *cluster {
+	t.Helper()
+	b := admintest.New(t, nodes...)
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := httptest.NewServer(admin.NewServer(plainBackend{b}, testToken, log))
+	t.Cleanup(srv.Close)
+	return &cluster{b: b, addr: strings.TrimPrefix(srv.URL, "http://")}
 }
 
 func wantExit(t *testing.T, r result, code int) {
@@ -104,7 +130,9 @@ func closedAddr(t *testing.T) string {
 func TestUsageAndHelp(t *testing.T) {
 	r := fsrepctl(t, invocation{}, "--help")
 	wantExit(t, r, exitOK)
-	for _, want := range []string{"Exit codes:", "5  unreachable", "volume create NAME", "export show VOLUME", "export set VOLUME", "--token-file", "FSREP_ADMIN"} {
+	for _, want := range []string{"Exit codes:", "5  unreachable", "volume create NAME", "export show VOLUME", "export set VOLUME", "--token-file", "FSREP_ADMIN",
+		"replica status [VOLUME]", "repair status", "scrub status", "node drain NODE", "node remove NODE",
+		"volume set NAME", "file locate VOLUME PATH", "leader transfer [NODE]", "snapshot-meta save FILE"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("usage lacks %q:\n%s", want, r.stdout)
 		}
@@ -141,6 +169,19 @@ func TestUsageAndHelp(t *testing.T) {
 		{"volume", "create", "a", "b"},
 		{"-o", "yaml", "volume", "list"},
 		{"help", "bogus"},
+		{"replica"},
+		{"replica", "status", "a", "b"},
+		{"repair"},
+		{"repair", "status", "x"},
+		{"repair", "status", "--interval", "0"},
+		{"repair", "pause", "x"},
+		{"scrub"},
+		{"scrub", "status", "x"},
+		{"scrub", "start", "--bogus"},
+		{"node", "drain"},
+		{"node", "drain", "n1", "--interval", "-1s"},
+		{"node", "undrain", "a", "b"},
+		{"node", "remove"},
 	} {
 		r := fsrepctl(t, invocation{env: map[string]string{"FSREP_TOKEN": "x"}}, args...)
 		if r.code != exitUsage || !strings.Contains(r.stderr, "--help") {
@@ -222,6 +263,9 @@ func TestUnreachable(t *testing.T) {
 		{"status"}, {"health"}, {"node", "list"}, {"volume", "list"}, {"volume", "info", "v"},
 		{"volume", "create", "v"}, {"volume", "delete", "v", "--yes"},
 		{"export", "show", "v"}, {"export", "set", "v", "--ro"},
+		{"replica", "status"}, {"repair", "status"}, {"repair", "pause"}, {"repair", "resume"},
+		{"scrub", "status"}, {"scrub", "status", "--all"}, {"scrub", "start"}, {"scrub", "pause", "--all"},
+		{"node", "drain", "n2"}, {"node", "undrain", "n2"}, {"node", "remove", "n2", "--yes"},
 	} {
 		r := fsrepctl(t, invocation{}, append(args, "--admin", addr, "--token", "t")...)
 		if r.code != exitUnreachable || !strings.Contains(r.stderr, "unreachable") {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/meta"
 )
 
@@ -34,4 +37,144 @@ func TestNodeList(t *testing.T) {
 	if len(nodes) != 4 || nodes[0].ID != "n1" || !nodes[0].Voter || nodes[3].Voter || nodes[0].AdminAddr != "10.0.0.1:9090" {
 		t.Errorf("nodes: %+v", nodes)
 	}
+}
+
+func TestNodeDrainUndrain(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	r := cl.ctl(t, "node", "drain", "n2")
+	wantExit(t, r, exitOK)
+	if !strings.Contains(r.stdout, "Draining node n2 (az2)") || !strings.Contains(r.stdout, "fsrepctl node drain n2 --wait") {
+		t.Errorf("drain:\n%s", r)
+	}
+	if n, _ := cl.b.FSM().Node("n2"); !n.Draining {
+		t.Fatal("n2 not draining")
+	}
+	r = cl.ctl(t, "node", "undrain", "n2", "-o", "json")
+	wantExit(t, r, exitOK)
+	var n meta.NodeInfo
+	if err := json.Unmarshal([]byte(r.stdout), &n); err != nil || n.ID != "n2" || n.Draining {
+		t.Errorf("undrain -o json: %+v %v", n, err)
+	}
+	r = cl.ctl(t, "node", "undrain", "n2")
+	wantExit(t, r, exitOK)
+	if strings.TrimSpace(r.stdout) != "Node n2 (az2) is back in service: it takes new replicas again" {
+		t.Errorf("undrain:\n%s", r)
+	}
+	wantExit(t, cl.ctl(t, "node", "drain", "n9"), exitNotFound)
+	wantExit(t, cl.ctl(t, "node", "undrain", "n9"), exitNotFound)
+}
+
+func TestNodeDrainWait(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	cl.b.SetNodeChunks("n2", 7)
+	cl.b.SetRepairProgress(2)
+	r := cl.ctl(t, "node", "drain", "n2", "--wait", "--interval", "5ms")
+	wantExit(t, r, exitOK)
+	if !strings.Contains(r.stdout, "Node n2 is drained: it holds no chunks.") || !strings.Contains(r.stdout, "fsrepctl node remove n2") {
+		t.Errorf("drain --wait:\n%s", r)
+	}
+	// Not a terminal: one progress line per change (7 chunks, 2 moved per
+	// look: 5 left at the first, then 3, 1, 0), the last one complete.
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "draining n2: [------------------------]   0%  0/5") ||
+		!strings.Contains(lines[3], "[########################] 100%  5/5 chunks moved") || !strings.Contains(lines[3], "ETA 0s") {
+		t.Errorf("drain progress:\n%s", r.stderr)
+	}
+
+	// Undrained while waiting: the wait fails and says why.
+	cl.b.SetRepairProgress(0)
+	cl.b.SetNodeChunks("n3", 4)
+	done := make(chan result)
+	go func() { done <- cl.ctlCtx(t.Context(), "node", "drain", "n3", "--wait", "--interval", "5ms") }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n, _ := cl.b.FSM().Node("n3"); n.Draining || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := cl.b.DrainNode(t.Context(), "n3", false); err != nil {
+		t.Fatal(err)
+	}
+	r = <-done
+	wantExit(t, r, exitError)
+	if !strings.Contains(r.stderr, "node n3 is no longer draining") {
+		t.Errorf("undrained during the wait:\n%s", r)
+	}
+
+	// Interrupted: exit 1, and the drain goes on.
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	r = cl.ctlCtx(ctx, "node", "drain", "n3", "--wait", "--interval", "5ms", "-o", "json")
+	wantExit(t, r, exitError)
+	if !strings.Contains(r.stderr, "interrupted before node n3 was drained (the drain goes on)") || r.stdout != "" {
+		t.Errorf("interrupted drain --wait:\n%s", r)
+	}
+	if n, _ := cl.b.FSM().Node("n3"); !n.Draining {
+		t.Error("interrupting the wait undrained the node")
+	}
+}
+
+func TestNodeRemove(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	cl.b.SetNodeChunks("n3", 12)
+
+	// No terminal, no --yes: refused before anything is asked.
+	r := cl.ctl(t, "node", "remove", "n3")
+	wantExit(t, r, exitUsage)
+	if !strings.Contains(r.stderr, "without --yes") {
+		t.Errorf("remove without --yes:\n%s", r)
+	}
+	// A terminal and the wrong answer.
+	inv := invocation{terminal: true, stdin: "n2\n"}
+	args := []string{"--admin", cl.addr, "--token", testToken, "node", "remove", "n3"}
+	r = fsrepctl(t, inv, args...)
+	wantExit(t, r, exitUsage)
+	if !strings.Contains(r.stderr, "Removing node n3 (az3, a Raft voter), holding 12 chunk replica(s)") ||
+		!strings.Contains(r.stderr, "confirmation did not match") {
+		t.Errorf("remove with a wrong confirmation:\n%s", r)
+	}
+	if _, err := cl.b.FSM().Node("n3"); err != nil {
+		t.Fatal("n3 removed without confirmation")
+	}
+	// Refused by the cluster: exit 1 with the reason.
+	cl.b.SetRemoveError("n3", admin.ErrHoldsOnlyCopy)
+	r = cl.ctl(t, "node", "remove", "n3", "--yes")
+	wantExit(t, r, exitError)
+	if !strings.Contains(r.stderr, "still holds the only healthy replica") || !strings.Contains(r.stderr, "node drain n3 --wait") {
+		t.Errorf("refused remove:\n%s", r)
+	}
+	// Confirmed.
+	cl.b.SetRemoveError("n3", nil)
+	inv.stdin = "n3\n"
+	r = fsrepctl(t, inv, args...)
+	wantExit(t, r, exitOK)
+	if !strings.Contains(r.stdout, "Removed node n3 (az3) from the cluster") {
+		t.Errorf("remove:\n%s", r)
+	}
+	if _, err := cl.b.FSM().Node("n3"); err == nil {
+		t.Fatal("n3 still registered")
+	}
+	// Gone: 3, with or without confirmation.
+	wantExit(t, cl.ctl(t, "node", "remove", "n3", "--yes"), exitNotFound)
+	wantExit(t, fsrepctl(t, inv, args...), exitNotFound)
+
+	r = cl.ctl(t, "node", "remove", "n2", "--yes", "-o", "json")
+	wantExit(t, r, exitOK)
+	var n meta.NodeInfo
+	if err := json.Unmarshal([]byte(r.stdout), &n); err != nil || n.ID != "n2" {
+		t.Errorf("remove -o json: %+v %v", n, err)
+	}
+}
+
+func TestNodeVerbsWithoutHealer(t *testing.T) {
+	cl := newPlainCluster(t, threeAZs...)
+	for _, args := range [][]string{{"node", "drain", "n2"}, {"node", "undrain", "n2"}, {"node", "remove", "n2", "--yes"}} {
+		r := cl.ctl(t, args...)
+		wantExit(t, r, exitError)
+		if !strings.Contains(r.stderr, "no healer") {
+			t.Errorf("%q without a healer:\n%s", args, r)
+		}
+	}
+	wantExit(t, cl.ctl(t, "node", "list"), exitOK)
 }

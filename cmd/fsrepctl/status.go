@@ -6,17 +6,24 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fsrep/fsrep/internal/admin"
+	"github.com/fsrep/fsrep/replication"
 )
 
 func statusCommand() *command {
 	return &command{
 		name:    "status",
-		summary: "show this node's view of the cluster: Raft, nodes, volumes, health",
-		help: `Reads are served by the node at --admin from its own copy of the metadata.
-Exits 4 when the cluster health is not ok (degraded or down), after printing it.
+		summary: "show the cluster at a glance: health, Raft, nodes, repair, volumes",
+		help: `Reads are served by the node at --admin from its own copy of the metadata;
+node liveness (STATE: up, suspect or down, and draining), chunk counts, free
+space and the repair queue are the leader's, fetched by that node. Health is
+ok, degraded (something needs an operator: a node or AZ down, a join that did
+not finish, too few AZs, repair paused with work queued), at_risk (some chunk
+has a single healthy replica left) or down (no metadata leader), with every
+reason. Exits 4 when the health is not ok, after printing it.
 
 Example:
   fsrepctl status --admin 10.0.0.1:19090
@@ -68,12 +75,36 @@ func (c *cli) printStatus(st *admin.StatusResponse) error {
 
 	fmt.Fprintln(c.stdout, "\nNodes:")
 	w = c.table()
-	fmt.Fprintln(w, "ID\tAZ\tROLE\tNFS\tADMIN")
-	for _, n := range st.Nodes {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.AZ), raftRole(n.ID, st), dash(n.NFSAddr), dash(n.AdminAddr))
+	if st.Repair == nil {
+		fmt.Fprintln(w, "ID\tAZ\tROLE\tNFS\tADMIN")
+		for _, n := range st.Nodes {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.AZ), raftRole(n.ID, st), dash(n.NFSAddr), dash(n.AdminAddr))
+		}
+	} else {
+		// The leader's liveness view joins the registered nodes by ID; a
+		// node it does not track yet shows as unknown.
+		health := map[string]replication.NodeHealth{}
+		for _, h := range st.Repair.Nodes {
+			health[h.ID] = h
+		}
+		fmt.Fprintln(w, "ID\tAZ\tROLE\tSTATE\tCHUNKS\tFREE\tNFS\tADMIN")
+		for _, n := range st.Nodes {
+			h, ok := health[n.ID]
+			state, chunks, free := "unknown", "-", "-"
+			if ok {
+				state, chunks, free = nodeState(h), strconv.Itoa(h.Chunks), formatFree(h.FreeBytes)
+			} else if n.Draining {
+				state = "unknown,draining"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.AZ), raftRole(n.ID, st), state, chunks, free,
+				dash(n.NFSAddr), dash(n.AdminAddr))
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
+	}
+	if st.Repair != nil {
+		fmt.Fprintf(c.stdout, "\nRepair: %s\n", repairSummary(st.Repair))
 	}
 
 	fmt.Fprintln(c.stdout, "\nVolumes:")

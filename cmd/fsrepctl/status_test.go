@@ -10,6 +10,7 @@ import (
 
 	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 func TestStatusTable(t *testing.T) {
@@ -126,4 +127,63 @@ func TestHealth(t *testing.T) {
 	wantExit(t, fsrepctl(t, noToken, "health", "--admin", cl.addr, "--token-file", good), exitUnhealthy)
 	// A wrong token is an error, not a pass.
 	wantExit(t, fsrepctl(t, noToken, "health", "--admin", cl.addr, "--token", "wrong"), exitError)
+}
+
+func TestStatusRepair(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	cl.b.SetNodeChunks("n1", 30)
+	cl.b.SetNodeFree("n1", 2<<30)
+	r := cl.ctl(t, "status")
+	wantExit(t, r, exitOK)
+	for _, want := range []string{
+		"ID  AZ   ROLE    STATE  CHUNKS  FREE  NFS",
+		"n1  az1  leader  up     30      2GiB  10.0.0.1:2049",
+		"Repair: running; queue 0 (0 urgent), 0 in flight",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// A node down and a drain: degraded, with the states in the table.
+	cl.b.SetNodeState("n3", replication.StateDown)
+	wantExit(t, cl.ctl(t, "node", "drain", "n2"), exitOK)
+	cl.b.SetRepair(replication.RepairStatus{Queue: 8, InFlight: 2})
+	r = cl.ctl(t, "status")
+	wantExit(t, r, exitUnhealthy)
+	for _, want := range []string{
+		"Health:  degraded",
+		"- AZ az3 is down",
+		"- node n3 (az3) is down since 2025-01-01T00:00:00Z",
+		"n2  az2  voter   up,draining",
+		"n3  az3  voter   down",
+		"Repair: running; queue 8 (0 urgent), 2 in flight",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("degraded status lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// One replica left somewhere: at risk, and health says so too.
+	cl.b.SetRepair(replication.RepairStatus{Queue: 8, QueueUrgent: 3})
+	r = cl.ctl(t, "status", "-o", "json")
+	wantExit(t, r, exitUnhealthy)
+	var st admin.StatusResponse
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Health != admin.HealthAtRisk || st.Repair == nil || st.Repair.QueueUrgent != 3 {
+		t.Fatalf("at-risk status json: %+v %v", st, err)
+	}
+	r = cl.ctl(t, "health")
+	wantExit(t, r, exitUnhealthy)
+	if !strings.Contains(r.stdout, "cluster health at_risk") || !strings.Contains(r.stdout, "3 chunk(s) have a single healthy replica left") {
+		t.Errorf("at-risk health:\n%s", r)
+	}
+}
+
+func TestStatusWithoutHealer(t *testing.T) {
+	cl := newPlainCluster(t, threeAZs...)
+	r := cl.ctl(t, "status")
+	wantExit(t, r, exitOK)
+	if !strings.Contains(r.stdout, "ID  AZ   ROLE    NFS") || strings.Contains(r.stdout, "Repair:") {
+		t.Errorf("status without a healer:\n%s", r.stdout)
+	}
 }

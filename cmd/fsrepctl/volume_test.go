@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 func TestVolumeCreateListInfo(t *testing.T) {
@@ -162,5 +163,94 @@ func TestVolumeDelete(t *testing.T) {
 	}
 	if !exists("c") {
 		t.Error("volume c was deleted")
+	}
+}
+
+func TestVolumeQuotaAndSet(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+
+	r := cl.ctl(t, "volume", "create", "q", "--quota", "1GiB", "--quota-files", "100")
+	wantExit(t, r, exitOK)
+	if !strings.Contains(r.stdout, "4MiB chunks, quota 1GiB and 100 files;") {
+		t.Errorf("create with quota:\n%s", r.stdout)
+	}
+	r = cl.ctl(t, "volume", "info", "q")
+	wantExit(t, r, exitOK)
+	for _, want := range []string{"Files:         1 of 100 (1.0%)", "Used:          0B of 1GiB (0.0%; 0 of 1073741824 bytes)",
+		"Chunks:        0: 0 healthy"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// Replication per AZ from the healer, and in the JSON.
+	cl.b.SetReplicaStatus(replication.ReplicaStatus{Volume: "q", Replicas: 3, Chunks: 10, Healthy: 9, UnderReplicated: 1,
+		PerAZ: map[string]int{"az1": 10, "az2": 10, "az3": 9}})
+	r = cl.ctl(t, "volume", "info", "q")
+	for _, want := range []string{"Chunks:        10: 9 healthy, 1 under-replicated", "Per AZ:        az1 10, az2 10, az3 9 (healthy replicas)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = cl.ctl(t, "volume", "info", "q", "-o", "json")
+	var info struct {
+		meta.Volume
+		Replication *replication.ReplicaStatus `json:"replication"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || info.Name != "q" || info.QuotaBytes != 1<<30 ||
+		info.Replication == nil || info.Replication.PerAZ["az3"] != 9 {
+		t.Fatalf("info -o json: %+v %v\n%s", info, err, r.stdout)
+	}
+
+	// Set: quotas, replicas, export flags; the volume is printed after.
+	r = cl.ctl(t, "volume", "set", "q", "--quota", "none", "--quota-files", "5", "--replicas", "5", "--ro", "--clients", "10.0.0.0/8")
+	wantExit(t, r, exitOK)
+	for _, want := range []string{"Replicas:      5", "Write quorum:  3", "Files:         1 of 5", "no quota)", "Access:        ro, clients 10.0.0.0/8"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("set output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	v, err := cl.b.FSM().Volume("q")
+	if err != nil || v.QuotaBytes != 0 || v.QuotaFiles != 5 || v.Replicas != 5 || v.WriteQuorum != 3 || !v.Export.ReadOnly || v.Export.Squash != meta.SquashRoot {
+		t.Fatalf("after set: %+v %v", v, err)
+	}
+	wantExit(t, cl.ctl(t, "volume", "set", "q", "--replicas", "3", "--write-quorum", "2", "--quota", "10MiB"), exitOK)
+	if v, _ := cl.b.FSM().Volume("q"); v.Replicas != 3 || v.WriteQuorum != 2 || v.QuotaBytes != 10<<20 {
+		t.Fatalf("after the second set: %+v", v)
+	}
+
+	// Refusals.
+	r = cl.ctl(t, "volume", "set", "q", "--replicas", "2")
+	wantExit(t, r, exitError)
+	if !strings.Contains(r.stderr, "cannot survive the loss of one AZ") {
+		t.Errorf("unsafe set:\n%s", r)
+	}
+	wantExit(t, cl.ctl(t, "volume", "set", "q", "--replicas", "2", "--allow-unsafe-placement"), exitOK)
+	wantExit(t, cl.ctl(t, "volume", "set", "nope", "--quota", "1GiB"), exitNotFound)
+	for _, args := range [][]string{
+		{},
+		{"--quota", "lots"},
+		{"--quota-files", "-1"},
+		{"--replicas", "0"},
+		{"--write-quorum", "0"},
+		{"--ro", "--rw"},
+	} {
+		r := cl.ctl(t, append([]string{"volume", "set", "q"}, args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "fsrepctl volume set --help") {
+			t.Errorf("%q: %s", args, r)
+		}
+	}
+	for _, args := range [][]string{{"--quota", "-5"}, {"--quota-files", "-2"}} {
+		wantExit(t, cl.ctl(t, append([]string{"volume", "create", "w"}, args...)...), exitUsage)
+	}
+}
+
+func TestVolumeInfoWithoutHealer(t *testing.T) {
+	cl := newPlainCluster(t, threeAZs...)
+	wantExit(t, cl.ctl(t, "volume", "create", "data"), exitOK)
+	r := cl.ctl(t, "volume", "info", "data")
+	wantExit(t, r, exitOK)
+	if strings.Contains(r.stdout, "Chunks:") || strings.Contains(r.stdout, "Replication") {
+		t.Errorf("info without a healer shows replication:\n%s", r.stdout)
 	}
 }

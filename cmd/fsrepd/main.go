@@ -35,6 +35,20 @@ type fileConfig struct {
 	Bootstrap  bool   `json:"bootstrap"`
 	Join       string `json:"join"`
 	SecretFile string `json:"secret-file"`
+
+	// Integrity loops (docs/integrity.md); empty takes the default.
+	ScrubRate     string `json:"scrub-rate"`
+	ScrubInterval string `json:"scrub-interval"`
+	SweepInterval string `json:"sweep-interval"`
+	GCInterval    string `json:"gc-interval"`
+	OrphanAge     string `json:"orphan-age"`
+
+	// Self-healing (docs/healing.md); empty takes the default.
+	HeartbeatInterval string `json:"heartbeat-interval"`
+	SuspectAfter      string `json:"suspect-after"`
+	DownAfter         string `json:"down-after"`
+	RepairGrace       string `json:"repair-grace"`
+	RepairRate        string `json:"repair-rate"`
 }
 
 func run(args []string) int {
@@ -64,6 +78,12 @@ Flags:
 	fl.BoolVar(&fc.Bootstrap, "bootstrap", false, "form a new cluster from this node")
 	fl.StringVar(&fc.Join, "join", "", "RPC address of a member to join through")
 	fl.StringVar(&fc.SecretFile, "secret-file", "", "file holding the cluster secret (same on every node)")
+	fl.StringVar(&fc.ScrubRate, "scrub-rate", "", "scrub read rate per second, e.g. 16MiB (default 16MiB; 0 disables scrubbing)")
+	fl.StringVar(&fc.ScrubInterval, "scrub-interval", "", "a scrub pass starts at most this often (default 24h)")
+	fl.StringVar(&fc.SweepInterval, "sweep-interval", "", "time between orphan chunk sweeps (default 1h)")
+	fl.StringVar(&fc.GCInterval, "gc-interval", "", "time between garbage collection passes on the leader (default 30s)")
+	fl.StringVar(&fc.OrphanAge, "orphan-age", "", "chunk files changed more recently are never garbage-collected or swept (default 10m)")
+	healFlagSet(fl, &fc)
 	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -128,6 +148,12 @@ func mergeConfigFile(path string, fl *flag.FlagSet, fc *fileConfig) error {
 	pick("admin-addr", &fc.AdminAddr, file.AdminAddr)
 	pick("join", &fc.Join, file.Join)
 	pick("secret-file", &fc.SecretFile, file.SecretFile)
+	pick("scrub-rate", &fc.ScrubRate, file.ScrubRate)
+	pick("scrub-interval", &fc.ScrubInterval, file.ScrubInterval)
+	pick("sweep-interval", &fc.SweepInterval, file.SweepInterval)
+	pick("gc-interval", &fc.GCInterval, file.GCInterval)
+	pick("orphan-age", &fc.OrphanAge, file.OrphanAge)
+	pickHeal(pick, fc, file)
 	if !set["bootstrap"] && file.Bootstrap {
 		fc.Bootstrap = true
 	}
@@ -139,6 +165,12 @@ func runNode(ctx context.Context, fc fileConfig, log *slog.Logger) error {
 		NodeID: fc.NodeID, AZ: fc.AZ, Region: fc.Region, DataDir: fc.DataDir,
 		RaftAddr: fc.RaftAddr, RPCAddr: fc.RPCAddr, NFSAddr: fc.NFSAddr, AdminAddr: fc.AdminAddr,
 		Bootstrap: fc.Bootstrap, Join: fc.Join,
+	}
+	if err := integrityFlags(fc, &cfg); err != nil {
+		return err
+	}
+	if err := healFlags(fc, &cfg); err != nil {
+		return err
 	}
 	if fc.SecretFile != "" {
 		b, err := os.ReadFile(fc.SecretFile)

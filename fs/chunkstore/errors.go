@@ -10,6 +10,9 @@ var (
 	ErrVersionMismatch error = &storeError{msg: "chunkstore: chunk version mismatch"}
 	ErrCorrupt         error = &storeError{msg: "chunkstore: chunk corrupt"}
 	ErrTooLarge        error = &storeError{msg: "chunkstore: chunk too large"}
+	// ErrTooRecent refuses a conditional delete of a file that changed
+	// too recently: a copy or write may still be on its way to a commit.
+	ErrTooRecent error = &storeError{msg: "chunkstore: chunk changed too recently to delete"}
 )
 
 // storeError is a sentinel that can also match one io/fs sentinel.

@@ -238,27 +238,16 @@ func (s *Store) Inspect(id ID) (Info, error) {
 	return Info{Version: h.version, Length: h.length, Age: time.Since(st.ModTime())}, nil
 }
 
-// Delete removes a chunk durably. Deleting a missing chunk is not an error,
-// so a retried delete succeeds.
+// Delete removes a chunk durably, whatever its version. Deleting a missing
+// chunk is not an error, so a retried delete succeeds. Garbage collection
+// uses DeleteVersion instead, which cannot remove a file that became live
+// again.
 func (s *Store) Delete(id ID) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	defer s.locks.lock(id, false)()
-	err := os.Remove(s.path(id))
-	if errors.Is(err, iofs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return opErr("delete", id, err)
-	}
-	// Without this a crash could bring the chunk back; harmless for
-	// correctness (its version is stale) but it would leak space until the
-	// next garbage collection.
-	if err := s.syncDir(s.dir(id)); err != nil {
-		return opErr("delete", id, err)
-	}
-	return nil
+	return s.remove(id)
 }
 
 // List returns every chunk file present, sorted by ID. It reads directories

@@ -44,12 +44,23 @@ func (f *file) Write(p []byte) (_ int, err error) {
 		return 0, err
 	}
 	off := f.pos
-	if f.flag&os.O_APPEND != 0 {
+	if f.flag&os.O_APPEND != 0 || vol.QuotaBytes > 0 {
 		n, err := f.fs.inode(f.ino)
 		if err != nil {
 			return 0, err
 		}
-		off = int64(n.Size)
+		if f.flag&os.O_APPEND != 0 {
+			off = int64(n.Size)
+		}
+		// The commit would refuse a write that grows the volume past its
+		// quota (meta.ErrQuota); refusing it here, from the local copy of
+		// the metadata, saves sending the data to the replicas for nothing
+		// and leaving it there uncommitted. The commit stays the judge: this
+		// copy may lag, and concurrent writers race for the last bytes.
+		if growth := off + int64(len(p)) - int64(n.Size); vol.QuotaExceeded(growth) {
+			return 0, f.fs.record(fmt.Errorf("vfs: write of %d bytes at %d grows volume %s past its quota of %d bytes (%d used): %w",
+				len(p), off, vol.Name, vol.QuotaBytes, vol.Bytes, meta.ErrQuota))
+		}
 	}
 	ctx, cancel := f.fs.ctx()
 	defer cancel()

@@ -3,9 +3,12 @@
 //
 // Reads (status, nodes, volumes) are answered from the node's local FSM, so a
 // follower may lag the leader by the commits in flight. Changes are proposed
-// through the node's Backend, which forwards them to the Raft leader. Every
-// path but /healthz and /readyz needs the admin bearer token. The wire format
-// is described in docs/admin-api.md.
+// through the node's Backend, which forwards them to the Raft leader. The
+// self-healing endpoints (repair, replicas, drain, remove) need the leader's
+// healer, and a leadership transfer starts on the leader: a follower
+// forwards them to the leader's admin API. Every path but
+// /healthz and /readyz needs the admin bearer token, /metrics included. The
+// wire format is described in docs/admin-api.md.
 package admin
 
 import (
@@ -15,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 // Paths of the API (version 1).
@@ -26,6 +30,25 @@ const (
 	PathVolumes = "/v1/volumes"
 	// A volume's export options are at PathVolumes/{name}/export.
 	exportSuffix = "/export"
+	// A node is drained at PathNodes/{id}/drain and removed by DELETE PathNodes/{id}.
+	drainSuffix = "/drain"
+
+	PathRepair       = "/v1/repair"
+	PathRepairPause  = "/v1/repair/pause"
+	PathRepairResume = "/v1/repair/resume"
+	PathReplicas     = "/v1/replicas"
+	PathScrub        = "/v1/scrub"
+	PathScrubStart   = "/v1/scrub/start"
+	PathScrubPause   = "/v1/scrub/pause"
+	PathScrubResume  = "/v1/scrub/resume"
+	PathMetrics      = "/metrics"
+
+	// A file's placement is at PathVolumes/{name}/locate?path=...
+	locateSuffix = "/locate"
+	// PathLeaderTransfer hands the Raft leadership to another voter.
+	PathLeaderTransfer = "/v1/leader/transfer"
+	// PathSnapshot streams a consistent copy of the node's meta.db.
+	PathSnapshot = "/v1/snapshot"
 )
 
 // Error codes carried in ErrorBody.Code. Scripts and fsrepctl switch on them,
@@ -38,6 +61,14 @@ const (
 	CodeNoLeader        = "no_leader"        // 503
 	CodeUnauthorized    = "unauthorized"     // 401
 	CodeInternal        = "internal"         // 500
+	// CodeHoldsOnlyCopy: a node cannot be removed while it holds the only
+	// healthy replica of a chunk (drain it first).
+	CodeHoldsOnlyCopy = "holds_only_copy" // 409
+	// CodeNotImplemented: this node's build has no healer or scrubber.
+	CodeNotImplemented = "not_implemented" // 501
+	// CodeUnreachable: this node could not reach another node's admin API
+	// on the caller's behalf (the leader, for a forwarded request).
+	CodeUnreachable = "unreachable" // 502
 	// CodeNotReady is never sent in an ErrorBody: Client.Ready reports a 503
 	// from /readyz with it.
 	CodeNotReady = "not_ready"
@@ -58,6 +89,9 @@ const (
 	HealthOK Health = "ok"
 	// HealthDegraded: serving, but something needs an operator (see Reasons).
 	HealthDegraded Health = "degraded"
+	// HealthAtRisk: some chunk has a single healthy replica left, so one more
+	// failure loses data.
+	HealthAtRisk Health = "at_risk"
 	// HealthDown: no metadata leader; nothing can change until one is elected.
 	HealthDown Health = "down"
 )
@@ -71,6 +105,25 @@ type StatusResponse struct {
 	Volumes []meta.Volume   `json:"volumes"`
 	Health  Health          `json:"health"`
 	Reasons []string        `json:"reasons"`
+	// Repair is the leader's healer (node liveness, AZs, repair queue),
+	// absent when the node has no healer or the leader could not be asked.
+	Repair *replication.RepairStatus `json:"repair,omitempty"`
+}
+
+// DrainRequest is the body of POST /v1/nodes/{id}/drain.
+type DrainRequest struct {
+	// Drain true moves the node's chunks off it and keeps new ones away;
+	// false returns it to service.
+	Drain bool `json:"drain"`
+}
+
+// NodeScrub is one node's answer to a cluster-wide scrub call (?all=1):
+// its scrubber's status, or why it could not be had.
+type NodeScrub struct {
+	Node  string                   `json:"node"`
+	AZ    string                   `json:"az"`
+	Scrub *replication.ScrubStatus `json:"scrub,omitempty"`
+	Error *ErrorBody               `json:"error,omitempty"`
 }
 
 // ReadyResponse is the body of GET /readyz (and {"status":"alive"} of /healthz).
@@ -95,7 +148,103 @@ type CreateVolumeRequest struct {
 	// AllowUnsafePlacement creates the volume even when losing one AZ would
 	// stop its writes (replication.CheckPolicy).
 	AllowUnsafePlacement bool `json:"allow_unsafe_placement,omitempty"`
+	// QuotaBytes and QuotaFiles limit the volume's logical data size and
+	// its inodes (the root directory included); 0 means no quota.
+	QuotaBytes int64 `json:"quota_bytes,omitempty"`
+	QuotaFiles int64 `json:"quota_files,omitempty"`
 }
+
+// SetVolumeRequest is the body of PATCH /v1/volumes/{name}: the settings to
+// change (a field left out keeps its value). At least one is required.
+type SetVolumeRequest struct {
+	// Replicas changes R. Without WriteQuorum the quorum becomes a majority
+	// of the new count.
+	Replicas    *int `json:"replicas,omitempty"`
+	WriteQuorum *int `json:"write_quorum,omitempty"`
+	// QuotaBytes and QuotaFiles replace the quotas; 0 removes one. A quota
+	// below the current usage is accepted: the volume then only shrinks.
+	QuotaBytes *int64 `json:"quota_bytes,omitempty"`
+	QuotaFiles *int64 `json:"quota_files,omitempty"`
+	// Export replaces the export options, given whole (as in PUT .../export).
+	Export *meta.Export `json:"export,omitempty"`
+	// AllowUnsafePlacement accepts a replica count and quorum that would
+	// stop the volume's writes after losing one AZ (as at create).
+	AllowUnsafePlacement bool `json:"allow_unsafe_placement,omitempty"`
+}
+
+// TransferRequest is the body of POST /v1/leader/transfer.
+type TransferRequest struct {
+	// Node is the voter to hand the leadership to; "" lets Raft pick the
+	// most up-to-date one.
+	Node string `json:"node"`
+}
+
+// TransferResponse answers POST /v1/leader/transfer.
+type TransferResponse struct {
+	// Previous led when the request arrived; Leader leads now (the same
+	// node when it was asked to hand the leadership to itself).
+	Previous string `json:"previous"`
+	Leader   string `json:"leader"`
+	Term     uint64 `json:"term"`
+}
+
+// LocateResponse answers GET /v1/volumes/{name}/locate: where a file's
+// chunks are and, when checked, what each replica holds.
+type LocateResponse struct {
+	Volume    string     `json:"volume"`
+	Path      string     `json:"path"`
+	Inode     meta.Inode `json:"inode"`
+	Type      string     `json:"type"` // file, dir or symlink
+	ChunkSize int64      `json:"chunk_size"`
+	// Replicas is the volume's replica count R, to compare with the
+	// replicas each chunk lists.
+	Replicas int `json:"replicas"`
+	// Chunks are the file's chunks with index >= the request's from, at
+	// most its limit; Next is the index to continue from when there are
+	// more, else absent.
+	Chunks []ChunkLocation `json:"chunks"`
+	Next   *uint64         `json:"next,omitempty"`
+	// Checked says whether the replicas were asked (check=1); Verified
+	// whether they re-read every block (verify=1).
+	Checked  bool `json:"checked"`
+	Verified bool `json:"verified"`
+}
+
+// ChunkLocation is one chunk of a located file.
+type ChunkLocation struct {
+	Index    uint64            `json:"index"`
+	Offset   uint64            `json:"offset"` // byte offset in the file
+	Version  uint64            `json:"version"`
+	Length   int64             `json:"length"`
+	Replicas []ReplicaLocation `json:"replicas"`
+	// OK counts the replicas found holding the chunk intact at Version
+	// (only when checked).
+	OK int `json:"ok"`
+}
+
+// ReplicaLocation is one replica of a chunk.
+type ReplicaLocation struct {
+	Node string `json:"node"`
+	AZ   string `json:"az"` // "" when the node is not registered
+	// State is what the node said (ReplicaOK, ReplicaStale, ...), or
+	// ReplicaUnchecked.
+	State string `json:"state"`
+	// Version and Length are the node's copy, when it has one.
+	Version uint64 `json:"version,omitempty"`
+	Length  int64  `json:"length,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Replica states in a LocateResponse.
+const (
+	ReplicaOK        = "ok"        // the version the metadata names, checksums sound
+	ReplicaStale     = "stale"     // an older version: missed a write (repair replaces it)
+	ReplicaAhead     = "ahead"     // a newer version: a write that never committed
+	ReplicaMissing   = "missing"   // the node has no file for the chunk
+	ReplicaCorrupt   = "corrupt"   // the file fails its checksums
+	ReplicaError     = "error"     // the node could not be asked (see Error)
+	ReplicaUnchecked = "unchecked" // not asked (check=0)
+)
 
 // Defaults applied to a CreateVolumeRequest.
 const (

@@ -9,10 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 // Client calls one node's admin API.
@@ -130,6 +132,246 @@ func (c *Client) SetExport(ctx context.Context, name string, e meta.Export) (*me
 }
 
 func volumePath(name string) string { return PathVolumes + "/" + url.PathEscape(name) }
+
+func nodePath(id string) string { return PathNodes + "/" + url.PathEscape(id) }
+
+// Repair returns the leader's repair status (a follower forwards the call).
+func (c *Client) Repair(ctx context.Context) (*replication.RepairStatus, error) {
+	var st replication.RepairStatus
+	if err := c.do(ctx, http.MethodGet, PathRepair, nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// PauseRepair pauses (true) or resumes (false) repair and returns the
+// status after the change.
+func (c *Client) PauseRepair(ctx context.Context, paused bool) (*replication.RepairStatus, error) {
+	path := PathRepairResume
+	if paused {
+		path = PathRepairPause
+	}
+	var st replication.RepairStatus
+	if err := c.do(ctx, http.MethodPost, path, nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Replicas counts the chunks of volume by replication health, or of every
+// volume when volume is "".
+func (c *Client) Replicas(ctx context.Context, volume string) ([]replication.ReplicaStatus, error) {
+	path := PathReplicas
+	if volume != "" {
+		path += "?volume=" + url.QueryEscape(volume)
+	}
+	var st []replication.ReplicaStatus
+	if err := c.do(ctx, http.MethodGet, path, nil, &st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Scrub returns the scrubber status of the node the client calls.
+func (c *Client) Scrub(ctx context.Context) (*replication.ScrubStatus, error) {
+	var st replication.ScrubStatus
+	if err := c.do(ctx, http.MethodGet, PathScrub, nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// ScrubAll returns the scrubber status of every registered node, asked by
+// the node the client calls; a node that could not answer has its Error set.
+func (c *Client) ScrubAll(ctx context.Context) ([]NodeScrub, error) {
+	var out []NodeScrub
+	if err := c.do(ctx, http.MethodGet, PathScrub+"?all=1", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ScrubAction is a scrubber control: one of PathScrubStart,
+// PathScrubPause or PathScrubResume.
+type ScrubAction string
+
+// Scrub controls.
+const (
+	ScrubStart  ScrubAction = PathScrubStart
+	ScrubPause  ScrubAction = PathScrubPause
+	ScrubResume ScrubAction = PathScrubResume
+)
+
+// ControlScrub applies act to the scrubber of the node the client calls
+// and returns its status after it.
+func (c *Client) ControlScrub(ctx context.Context, act ScrubAction) (*replication.ScrubStatus, error) {
+	var st replication.ScrubStatus
+	if err := c.do(ctx, http.MethodPost, string(act), nil, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// ControlScrubAll applies act to every registered node's scrubber.
+func (c *Client) ControlScrubAll(ctx context.Context, act ScrubAction) ([]NodeScrub, error) {
+	var out []NodeScrub
+	if err := c.do(ctx, http.MethodPost, string(act)+"?all=1", nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DrainNode starts (drain true) or stops draining node id and returns the
+// node as registered after the change.
+func (c *Client) DrainNode(ctx context.Context, id string, drain bool) (*meta.NodeInfo, error) {
+	var n meta.NodeInfo
+	if err := c.do(ctx, http.MethodPost, nodePath(id)+drainSuffix, DrainRequest{Drain: drain}, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// RemoveNode removes node id from the cluster and returns what it was. It
+// fails with CodeHoldsOnlyCopy while the node holds the only healthy
+// replica of a chunk.
+func (c *Client) RemoveNode(ctx context.Context, id string) (*meta.NodeInfo, error) {
+	var n meta.NodeInfo
+	if err := c.do(ctx, http.MethodDelete, nodePath(id), nil, &n); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+// SetVolume changes the settings req names and returns the volume after
+// the change.
+func (c *Client) SetVolume(ctx context.Context, name string, req SetVolumeRequest) (*meta.Volume, error) {
+	var v meta.Volume
+	if err := c.do(ctx, http.MethodPatch, volumePath(name), req, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// LocateOptions tune Locate.
+type LocateOptions struct {
+	// NoCheck reads the placement from the metadata only; otherwise every
+	// replica is asked what it holds (header and checksum table checked).
+	NoCheck bool
+	// Verify has every replica re-read and check all of its blocks.
+	Verify bool
+	// From is the first chunk index; Limit the most chunks (0: the
+	// server's default).
+	From, Limit uint64
+}
+
+// Locate returns where the file at path in volume is stored.
+func (c *Client) Locate(ctx context.Context, volume, path string, o LocateOptions) (*LocateResponse, error) {
+	q := url.Values{"path": {path}}
+	if o.NoCheck {
+		q.Set("check", "0")
+	}
+	if o.Verify {
+		q.Set("verify", "1")
+	}
+	if o.From > 0 {
+		q.Set("from", strconv.FormatUint(o.From, 10))
+	}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.FormatUint(o.Limit, 10))
+	}
+	var out LocateResponse
+	if err := c.do(ctx, http.MethodGet, volumePath(volume)+locateSuffix+"?"+q.Encode(), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// TransferLeader hands the metadata leadership to node ("" lets Raft pick
+// a voter) and returns who leads after it.
+func (c *Client) TransferLeader(ctx context.Context, node string) (*TransferResponse, error) {
+	var out TransferResponse
+	if err := c.do(ctx, http.MethodPost, PathLeaderTransfer, TransferRequest{Node: node}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SnapshotInfo describes a metadata snapshot received by Snapshot.
+type SnapshotInfo struct {
+	Node         string // the node whose copy it is
+	AppliedIndex uint64 // the last Raft index it holds
+	Size         int64  // bytes written
+}
+
+// Snapshot streams a consistent copy of the node's meta.db into w. The
+// client's timeout bounds the wait for the answer and then each pause in
+// the stream, not the whole transfer (a large metadata file takes as long
+// as it takes). A stream shorter than announced is an error wrapping
+// ErrUnreachable.
+func (c *Client) Snapshot(ctx context.Context, w io.Writer) (*SnapshotInfo, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := c.http.Timeout
+	var timer *time.Timer
+	if idle > 0 {
+		timer = time.AfterFunc(idle, cancel)
+		defer timer.Stop()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+PathSnapshot, nil)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	stream := &http.Client{Transport: c.http.Transport, CheckRedirect: c.http.CheckRedirect}
+	resp, err := stream.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+		ae := &APIError{Status: resp.StatusCode, Code: CodeInternal,
+			Message: fmt.Sprintf("admin: GET %s: HTTP %d: %s", PathSnapshot, resp.StatusCode, snippet(data))}
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Code != "" {
+			ae.Code, ae.Message = eb.Code, eb.Message
+		}
+		return nil, ae
+	}
+	info := &SnapshotInfo{Node: resp.Header.Get(SnapshotNodeHeader)}
+	info.AppliedIndex, _ = strconv.ParseUint(resp.Header.Get(AppliedIndexHeader), 10, 64)
+	var body io.Reader = resp.Body
+	if timer != nil {
+		body = &idleReader{r: resp.Body, timer: timer, idle: idle}
+	}
+	n, err := io.Copy(w, body)
+	info.Size = n
+	if err != nil {
+		return info, fmt.Errorf("%w: %s: snapshot cut short after %d bytes: %v", ErrUnreachable, c.base, n, err)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return info, fmt.Errorf("%w: %s: snapshot cut short: %d of %d bytes", ErrUnreachable, c.base, n, resp.ContentLength)
+	}
+	return info, nil
+}
+
+// idleReader restarts timer at every read that brings data, so that it
+// fires only when the stream stalls for idle.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	n, err := ir.r.Read(p)
+	if n > 0 {
+		ir.timer.Reset(ir.idle)
+	}
+	return n, err
+}
 
 // maxResponse bounds what the client reads from a (possibly wrong) server.
 const maxResponse = 16 << 20

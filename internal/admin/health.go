@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 // clusterHealth judges the cluster from one node's view: its Raft status and
@@ -85,4 +87,67 @@ func distinctAZs(nodes []meta.NodeInfo) int {
 		azs[n.AZ] = true
 	}
 	return len(azs)
+}
+
+// repairHealth judges the leader's healer state. Reasons come in a fixed
+// order (AZs, nodes by ID, then the queue) so the status screen is stable.
+//
+//   - at_risk: some chunk has a single healthy replica left (the urgent
+//     part of the repair queue): one more failure loses it.
+//   - degraded: an AZ is down; a node is down or suspect; repair is paused
+//     while chunks wait for it.
+//
+// Draining nodes are an operator's choice and no reason by themselves.
+func repairHealth(rs replication.RepairStatus) (Health, []string) {
+	reasons := []string{}
+	health := HealthOK
+	for _, az := range rs.AZs {
+		if az.Down {
+			reasons = append(reasons, fmt.Sprintf("AZ %s is down (%d node(s), none up)", az.AZ, az.Nodes))
+		}
+	}
+	for _, n := range rs.Nodes {
+		switch n.State {
+		case replication.StateDown:
+			since := ""
+			if !n.DownSince.IsZero() {
+				since = " since " + n.DownSince.UTC().Format(time.RFC3339)
+			}
+			reasons = append(reasons, fmt.Sprintf("node %s (%s) is down%s, holding %d chunk replica(s)", n.ID, n.AZ, since, n.Chunks))
+		case replication.StateSuspect:
+			reasons = append(reasons, fmt.Sprintf("node %s (%s) is suspect: its heartbeats are late", n.ID, n.AZ))
+		}
+	}
+	if rs.Paused && rs.Queue > 0 {
+		reasons = append(reasons, fmt.Sprintf("repair is paused with %d chunk(s) waiting", rs.Queue))
+	}
+	if len(reasons) > 0 {
+		health = HealthDegraded
+	}
+	if rs.QueueUrgent > 0 {
+		health = HealthAtRisk
+		reasons = append(reasons, fmt.Sprintf("%d chunk(s) have a single healthy replica left", rs.QueueUrgent))
+	}
+	return health, reasons
+}
+
+// severity orders the health values from ok to down.
+func severity(h Health) int {
+	switch h {
+	case HealthOK:
+		return 0
+	case HealthDegraded:
+		return 1
+	case HealthAtRisk:
+		return 2
+	}
+	return 3
+}
+
+// worse is the more severe of two health values.
+func worse(a, b Health) Health {
+	if severity(b) > severity(a) {
+		return b
+	}
+	return a
 }

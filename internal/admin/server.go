@@ -40,12 +40,28 @@ type server struct {
 	token [sha256.Size]byte
 	open  bool // a token is configured
 	log   *slog.Logger
+	// The optional parts of b, nil when it lacks them.
+	healer     Healer
+	scrubber   Scrubber
+	nfs        NFSStats
+	locator    Locator
+	transferer LeaderTransferer
+	// http calls other nodes' admin APIs (leader forwarding, ?all=1).
+	http *http.Client
 }
 
 // NewServer returns the admin API handler. token is the bearer token every
 // path but /healthz and /readyz requires; an empty token refuses them all.
+// The repair, replica, drain and remove endpoints need b to implement
+// Healer, the scrub endpoints Scrubber; /metrics shows what b offers.
 func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
-	s := &server{b: b, token: sha256.Sum256([]byte(token)), open: token != "", log: log}
+	s := &server{b: b, token: sha256.Sum256([]byte(token)), open: token != "", log: log,
+		http: &http.Client{Timeout: peerTimeout}}
+	s.healer, _ = b.(Healer)
+	s.scrubber, _ = b.(Scrubber)
+	s.nfs, _ = b.(NFSStats)
+	s.locator, _ = b.(Locator)
+	s.transferer, _ = b.(LeaderTransferer)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET "+PathStatus, s.handleStatus)
@@ -54,8 +70,30 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	api.HandleFunc("POST "+PathVolumes, s.handleCreateVolume)
 	api.HandleFunc("GET "+PathVolumes+"/{name}", s.handleVolume)
 	api.HandleFunc("DELETE "+PathVolumes+"/{name}", s.handleDeleteVolume)
+	api.HandleFunc("PATCH "+PathVolumes+"/{name}", s.handleSetVolume)
+	api.HandleFunc("GET "+PathVolumes+"/{name}"+locateSuffix, s.handleLocate)
+	api.HandleFunc("GET "+PathSnapshot, s.handleSnapshot)
+	// Raft leadership moves from the leader: a follower forwards.
+	api.HandleFunc("POST "+PathLeaderTransfer, s.withTransferer(s.leaderOnly(s.handleTransfer)))
 	api.HandleFunc("GET "+PathVolumes+"/{name}"+exportSuffix, s.handleExport)
 	api.HandleFunc("PUT "+PathVolumes+"/{name}"+exportSuffix, s.handleSetExport)
+	api.HandleFunc("GET "+PathMetrics, s.handleMetrics)
+
+	// The healer runs on the leader: these are answered there.
+	healer := func(h http.HandlerFunc) http.HandlerFunc { return s.withHealer(s.leaderOnly(h)) }
+	api.HandleFunc("GET "+PathRepair, healer(s.handleRepair))
+	api.HandleFunc("POST "+PathRepairPause, healer(s.handlePauseRepair(true)))
+	api.HandleFunc("POST "+PathRepairResume, healer(s.handlePauseRepair(false)))
+	api.HandleFunc("GET "+PathReplicas, healer(s.handleReplicas))
+	api.HandleFunc("POST "+PathNodes+"/{id}"+drainSuffix, healer(s.handleDrain))
+	api.HandleFunc("DELETE "+PathNodes+"/{id}", healer(s.handleRemoveNode))
+
+	// Each node scrubs its own chunks.
+	api.HandleFunc("GET "+PathScrub, s.withScrubber(s.handleScrub))
+	api.HandleFunc("POST "+PathScrubStart, s.withScrubber(s.handleScrubStart))
+	api.HandleFunc("POST "+PathScrubPause, s.withScrubber(s.handlePauseScrub(true)))
+	api.HandleFunc("POST "+PathScrubResume, s.withScrubber(s.handlePauseScrub(false)))
+
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &APIError{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: "admin: no endpoint " + r.Method + " " + r.URL.Path})
@@ -118,10 +156,15 @@ func (s *server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	health, reasons := clusterHealth(st, nodes, vols)
+	repair := s.leaderRepair(r)
+	if repair != nil {
+		h, more := repairHealth(*repair)
+		health, reasons = worse(health, h), append(reasons, more...)
+	}
 	writeJSON(w, http.StatusOK, StatusResponse{
 		Node: s.b.NodeID(), AZ: s.b.AZ(), Raft: st,
 		Nodes: withVoters(nodes, st), Volumes: nonNil(vols),
-		Health: health, Reasons: reasons,
+		Health: health, Reasons: reasons, Repair: repair,
 	})
 }
 

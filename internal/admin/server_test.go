@@ -100,12 +100,24 @@ func wantError(t *testing.T, status int, data []byte, wantStatus int, wantCode s
 }
 
 func TestAuthRequired(t *testing.T) {
-	_, srv := newTestServer(t, threeAZs...)
-	for _, path := range []string{PathStatus, PathNodes, PathVolumes, PathVolumes + "/x", "/v1/unknown"} {
+	b, srv := newTestServer(t, threeAZs...)
+	for _, path := range []string{PathStatus, PathNodes, PathVolumes, PathVolumes + "/x", "/v1/unknown",
+		PathRepair, PathReplicas, PathScrub, PathScrub + "?all=1", PathMetrics} {
 		for _, tok := range []string{"-", "", "wrong", testToken + "x", strings.ToUpper(testToken)} {
 			status, data := call(t, srv, http.MethodGet, path, tok, nil)
 			wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
 		}
+	}
+	// Changes without the token change nothing.
+	for _, ep := range []struct{ method, path string }{
+		{http.MethodPost, PathRepairPause}, {http.MethodPost, PathScrubPause}, {http.MethodPost, PathScrubStart},
+		{http.MethodPost, PathNodes + "/n2/drain"}, {http.MethodDelete, PathNodes + "/n2"},
+	} {
+		status, data := call(t, srv, ep.method, ep.path, "wrong", DrainRequest{Drain: true})
+		wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
+	}
+	if n, err := b.FSM().Node("n2"); err != nil || n.Draining || b.RepairStatus().Paused || b.ScrubStatus().Paused || b.ScrubStarts() != 0 {
+		t.Fatalf("refused calls changed something: %+v %v", n, err)
 	}
 	// A write without the token must not reach the FSM.
 	status, data := call(t, srv, http.MethodPost, PathVolumes, "wrong", CreateVolumeRequest{Name: "v"})

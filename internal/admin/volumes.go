@@ -99,23 +99,105 @@ func (s *server) createCommand(req CreateVolumeRequest) (*meta.CreateVolume, err
 	if req.RootMode != nil {
 		mode = *req.RootMode
 	}
-
-	nodes, err := s.b.FSM().Nodes()
-	if err != nil {
-		return nil, err
+	if req.QuotaBytes < 0 || req.QuotaFiles < 0 {
+		return nil, invalid("admin: quotas must not be negative (0 means none)")
 	}
-	azs := distinctAZs(nodes)
-	err = replication.CheckPolicy(req.Replicas, req.WriteQuorum, max(azs, 1))
-	if err == nil && azs == 0 {
-		err = fmt.Errorf("%w: no registered nodes to place replicas on", replication.ErrUnsafePlacement)
-	}
-	if err != nil && !(req.AllowUnsafePlacement && errors.Is(err, replication.ErrUnsafePlacement)) {
+	if err := s.checkPolicy(req.Replicas, req.WriteQuorum, req.AllowUnsafePlacement); err != nil {
 		return nil, err
 	}
 	return &meta.CreateVolume{
 		Name: req.Name, Replicas: req.Replicas, WriteQuorum: req.WriteQuorum, ChunkSize: req.ChunkSize,
 		RootMode: uint32(mode), RootUID: 0, RootGID: 0, Export: req.Export,
+		QuotaBytes: req.QuotaBytes, QuotaFiles: req.QuotaFiles,
 	}, nil
+}
+
+// checkPolicy checks that r replicas with write quorum wq survive the loss
+// of one AZ over the AZs that have nodes now; allowUnsafe lets an unsafe
+// (but valid) policy through.
+func (s *server) checkPolicy(r, wq int, allowUnsafe bool) error {
+	nodes, err := s.b.FSM().Nodes()
+	if err != nil {
+		return err
+	}
+	azs := distinctAZs(nodes)
+	err = replication.CheckPolicy(r, wq, max(azs, 1))
+	if err == nil && azs == 0 {
+		err = fmt.Errorf("%w: no registered nodes to place replicas on", replication.ErrUnsafePlacement)
+	}
+	if err != nil && !(allowUnsafe && errors.Is(err, replication.ErrUnsafePlacement)) {
+		return err
+	}
+	return nil
+}
+
+// handleSetVolume answers PATCH /v1/volumes/{name}: it changes the settings
+// the body names (meta.SetVolume) and answers the volume after the change.
+func (s *server) handleSetVolume(w http.ResponseWriter, r *http.Request) {
+	var req SetVolumeRequest
+	if err := decodeBody(w, r, "set-volume", &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, ok := s.volumeInPath(w, r)
+	if !ok {
+		return
+	}
+	cmd, err := s.setCommand(v, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if cmd.RequestID, err = requestID(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.propose(r, cmd)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	nv := res.Volume
+	s.log.Info("volume set", "volume", nv.Name, "replicas", nv.Replicas, "write_quorum", nv.WriteQuorum,
+		"quota_bytes", nv.QuotaBytes, "quota_files", nv.QuotaFiles, "export_changed", req.Export != nil,
+		"unsafe_placement_allowed", req.AllowUnsafePlacement)
+	writeJSON(w, http.StatusOK, nv)
+}
+
+// setCommand checks a set-volume request against the volume as this node
+// knows it and turns it into the command. The replication policy is checked
+// whenever the request touches it, so that an unsafe policy is refused
+// unless allowed, as at create.
+func (s *server) setCommand(v *meta.Volume, req SetVolumeRequest) (*meta.SetVolume, error) {
+	if req.Replicas == nil && req.WriteQuorum == nil && req.QuotaBytes == nil && req.QuotaFiles == nil && req.Export == nil {
+		return nil, invalid("admin: nothing to change: give replicas, write_quorum, quota_bytes, quota_files or export")
+	}
+	cmd := &meta.SetVolume{Name: v.Name, QuotaBytes: req.QuotaBytes, QuotaFiles: req.QuotaFiles, Export: req.Export}
+	if (req.QuotaBytes != nil && *req.QuotaBytes < 0) || (req.QuotaFiles != nil && *req.QuotaFiles < 0) {
+		return nil, invalid("admin: quotas must not be negative (0 removes a quota)")
+	}
+	if req.Export != nil {
+		if err := req.Export.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if req.Replicas != nil || req.WriteQuorum != nil {
+		r, wq := v.Replicas, v.WriteQuorum
+		if req.Replicas != nil {
+			r = *req.Replicas
+			wq = replication.DefaultWriteQuorum(r)
+		}
+		if req.WriteQuorum != nil {
+			wq = *req.WriteQuorum
+		}
+		if err := s.checkPolicy(r, wq, req.AllowUnsafePlacement); err != nil {
+			return nil, err
+		}
+		// Both are sent, so the command does not depend on what the
+		// leader's copy says the other one is.
+		cmd.Replicas, cmd.WriteQuorum = &r, &wq
+	}
+	return cmd, nil
 }
 
 func (s *server) handleDeleteVolume(w http.ResponseWriter, r *http.Request) {

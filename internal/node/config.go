@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 // Config is everything one node needs.
@@ -41,6 +44,53 @@ type Config struct {
 	OpTimeout time.Duration
 	// ChunkNoSync skips fsync in the chunk store (tests only).
 	ChunkNoSync bool
+	// Dial, if set, opens every internode connection this node makes (Raft
+	// and RPC); tests cut the network with it. Nil dials TCP.
+	Dial meta.DialFunc
+
+	// Self-healing (docs/healing.md); zero takes the default. Heartbeats
+	// every HeartbeatInterval (1 s); a node is suspect after SuspectAfter
+	// (3 s) without one and down after DownAfter (10 s); RepairGrace (60 s)
+	// after that its chunks are re-replicated, at most RepairRate bytes
+	// per second (64 MiB/s). The leader's values apply to the cluster.
+	HeartbeatInterval time.Duration
+	SuspectAfter      time.Duration
+	DownAfter         time.Duration
+	RepairGrace       time.Duration
+	RepairRate        int64
+
+	// Integrity loops (docs/integrity.md); zero takes the default.
+	// ScrubRate is the scrubber's read rate in bytes per second (default
+	// 16 MiB/s; negative: no scrubbing). A pass starts at most every
+	// ScrubInterval (default 24 h).
+	ScrubRate     int64
+	ScrubInterval time.Duration
+	// SweepInterval is the time between orphan sweeps (default 1 h),
+	// GCInterval between garbage collection passes on the leader (default
+	// 30 s).
+	SweepInterval time.Duration
+	GCInterval    time.Duration
+	// OrphanAge is the safety delay of garbage collection and the sweep: a
+	// chunk file changed more recently is never deleted (default 10 min;
+	// it must exceed the time from a replica write to its commit).
+	OrphanAge time.Duration
+}
+
+// withIntegrityDefaults fills the integrity fields left zero.
+func (c Config) withIntegrityDefaults() Config {
+	if c.ScrubRate == 0 {
+		c.ScrubRate = replication.DefaultScrubRate
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.ScrubInterval, replication.DefaultScrubConfig(c.NodeID).Interval)
+	def(&c.SweepInterval, replication.DefaultSweepConfig(c.NodeID).Interval)
+	def(&c.OrphanAge, replication.DefaultSweepConfig(c.NodeID).OrphanAge)
+	def(&c.GCInterval, replication.DefaultGCConfig().Interval)
+	return c
 }
 
 // Validate checks the fields against each other.
@@ -59,6 +109,15 @@ func (c Config) Validate() error {
 		if a == "" {
 			errs = append(errs, fmt.Errorf("--%s-addr is required", name))
 		}
+	}
+	for name, d := range map[string]time.Duration{"scrub interval": c.ScrubInterval, "sweep interval": c.SweepInterval,
+		"GC interval": c.GCInterval, "orphan age": c.OrphanAge} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
+		}
+	}
+	if err := c.validateHealing(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Bootstrap && c.Join != "" {
 		errs = append(errs, errors.New("--bootstrap and --join exclude each other"))

@@ -37,6 +37,7 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // The pieces a node wires together, checked at compile time.
 var (
 	_ admin.Backend          = (*Node)(nil)
+	_ admin.NFSStats         = (*Node)(nil)
 	_ rpc.Joiner             = (*Node)(nil)
 	_ rpc.MetaService        = (*meta.Node)(nil)
 	_ rpc.ChunkService       = (*chunkstore.Store)(nil)
@@ -61,8 +62,10 @@ type Node struct {
 	rpcCli *rpc.Client
 	rpcSrv *rpc.Server
 	repl   *replication.Replicator
+	heal   *healing // liveness, healer (heal.go)
 	nfs    *gateway.Server
 	admin  *http.Server
+	integ  integrity // scrub, sweep, GC (integrity.go)
 
 	rpcLn, nfsLn, adminLn net.Listener
 
@@ -124,16 +127,24 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 	if cfg.ElectionTimeout > 0 {
 		mcfg.ElectionTimeout = cfg.ElectionTimeout
 	}
+	mcfg.Dial = cfg.Dial
 	if n.meta, err = meta.Open(mcfg, clock, n.log.With("component", "meta")); err != nil {
 		return nil, err
 	}
-	n.rpcCli = rpc.NewClient(n.secret, n.resolve, 30*time.Second)
+	n.rpcCli = rpc.NewClient(n.secret, n.resolve, 30*time.Second, cfg.Dial)
 	n.meta.SetForwarder(n.rpcCli)
 	n.rpcSrv = rpc.NewServer(n.secret, n.meta, n, n.store, n.log.With("component", "rpc"))
+	if err := n.initHealing(); err != nil {
+		return nil, err
+	}
 	n.goServe("rpc", func() error { return n.rpcSrv.Serve(n.rpcLn) })
 
 	rcfg := replication.DefaultConfig(cfg.NodeID, cfg.AZ)
 	if n.repl, err = replication.New(rcfg, n.meta, n.rpcCli, n.store, clock, n.log.With("component", "replication")); err != nil {
+		return nil, err
+	}
+	n.startHealing()
+	if err := n.startIntegrity(); err != nil {
 		return nil, err
 	}
 	opTimeout := cfg.OpTimeout
@@ -141,7 +152,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 		opTimeout = 30 * time.Second
 	}
 	gcfg := gateway.Config{DataDir: cfg.DataDir, OpTimeout: opTimeout, StaleCheckTimeout: 5 * time.Second}
-	h := gateway.NewHandler(gcfg, n.meta, n.repl, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
+	h := gateway.NewHandler(gcfg, n.meta, &readGate{Replicator: n.repl, meta: n.meta}, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
 	var verifier [8]byte
 	_, _ = rand.Read(verifier[:])
 	n.nfs = gateway.Serve(n.nfsLn, h, gateway.DefaultFrontConfig(), verifier)
@@ -334,11 +345,21 @@ func (n *Node) Ready() error {
 	if !n.registered(n.Info()) {
 		return errors.New("not registered with the cluster yet")
 	}
+	if err := n.healReady(); err != nil {
+		return err
+	}
 	return nil
 }
 
 // Meta is the metadata node (tests and the embedded cluster use it).
 func (n *Node) Meta() *meta.Node { return n.meta }
+
+// NFSInflight is the number of NFS requests the gateway is serving now
+// (admin.NFSStats, for /metrics).
+func (n *Node) NFSInflight() int {
+	now, _ := n.nfs.InFlight()
+	return int(now)
+}
 
 // Gateway is the NFS gateway's server.
 func (n *Node) Gateway() *gateway.Server { return n.nfs }

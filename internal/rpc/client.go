@@ -35,10 +35,14 @@ type Client struct {
 var _ meta.Forwarder = (*Client)(nil)
 
 // NewClient returns a client. callTimeout bounds each call without a
-// shorter context deadline.
-func NewClient(secret []byte, resolve Resolver, callTimeout time.Duration) *Client {
+// shorter context deadline. dial, if not nil, opens every connection (tests
+// cut the network with it).
+func NewClient(secret []byte, resolve Resolver, callTimeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Client {
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dial,
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -49,6 +53,12 @@ func NewClient(secret []byte, resolve Resolver, callTimeout time.Duration) *Clie
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values, body []byte) (*http.Response, error) {
+	return c.send(ctx, method, addr, path, q, body, nil)
+}
+
+// send makes one call with extra request headers (nil: none) and turns a
+// failure answer into the error it carries.
+func (c *Client) send(ctx context.Context, method, addr, path string, q url.Values, body []byte, hdr http.Header) (*http.Response, error) {
 	u := url.URL{Scheme: "http", Host: addr, Path: path, RawQuery: q.Encode()}
 	var rd io.Reader
 	if body != nil {
@@ -58,6 +68,9 @@ func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values
 	if err != nil {
 		return nil, err
 	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
 	req.Header.Set(authHeader, c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -66,16 +79,21 @@ func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, addr, err)
 	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		var we wireError
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(b, &we) != nil {
-			we = wireError{Kind: "other", Msg: fmt.Sprintf("%s answered %s", addr, resp.Status)}
-		}
-		return nil, fromWire(we, resp.StatusCode)
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
 	}
-	return resp, nil
+	defer resp.Body.Close()
+	var we wireError
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(b, &we) != nil {
+		we = wireError{Kind: "other", Msg: fmt.Sprintf("%s answered %s", addr, resp.Status)}
+	}
+	if we.Kind == "heal" {
+		if s, ok := healErrors()[we.Name]; ok {
+			return nil, &remoteError{msg: we.Msg, sentinel: s}
+		}
+	}
+	return nil, fromWire(we, resp.StatusCode)
 }
 
 func (c *Client) callJSON(ctx context.Context, method, addr, path string, q url.Values, body []byte, out any) error {
@@ -224,14 +242,17 @@ func (c *Client) FetchChunk(ctx context.Context, nodeID string, id chunkstore.ID
 	return b, v, err
 }
 
-// DeleteChunk removes a chunk file from a node.
-func (c *Client) DeleteChunk(ctx context.Context, nodeID string, id chunkstore.ID) error {
+// DeleteChunk removes a chunk file from a node if it holds exactly version
+// and has not changed for minAge; see chunkstore.Store.DeleteVersion
+// (garbage collection: a file that became live again must survive).
+func (c *Client) DeleteChunk(ctx context.Context, nodeID string, id chunkstore.ID, version uint64, minAge time.Duration) error {
 	addr, err := c.addr(nodeID)
 	if err != nil {
 		return err
 	}
 	var out map[string]string
-	return c.callJSON(ctx, http.MethodDelete, addr, pathChunk, chunkQuery(id), nil, &out)
+	q := chunkQuery(id, "version", version, "min_age_ms", minAge.Milliseconds())
+	return c.callJSON(ctx, http.MethodDelete, addr, pathChunk, q, nil, &out)
 }
 
 // StatChunk returns a node's version, length and age of a chunk.

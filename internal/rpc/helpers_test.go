@@ -155,7 +155,7 @@ func (h *harness) newClient(t *testing.T, secret []byte, timeout time.Duration) 
 			return a, nil
 		}
 		return "", fmt.Errorf("unknown node %q", id)
-	}, timeout)
+	}, timeout, nil)
 	t.Cleanup(c.Close)
 	return c
 }

@@ -49,6 +49,7 @@ var chunkErrors = map[string]error{
 	"version_mismatch": chunkstore.ErrVersionMismatch,
 	"corrupt":          chunkstore.ErrCorrupt,
 	"too_large":        chunkstore.ErrTooLarge,
+	"too_recent":       chunkstore.ErrTooRecent,
 }
 
 func toWire(err error) (int, wireError) {

@@ -78,7 +78,7 @@ func TestAuthRejectsMissingOrWrongToken(t *testing.T) {
 	_, checks["ReadChunk"] = bad.ReadChunk(ctx, "n1", id, 1, 0, 1)
 	_, _, checks["FetchChunk"] = bad.FetchChunk(ctx, "n1", id)
 	_, checks["StatChunk"] = bad.StatChunk(ctx, "n1", id)
-	checks["DeleteChunk"] = bad.DeleteChunk(ctx, "n1", id)
+	checks["DeleteChunk"] = bad.DeleteChunk(ctx, "n1", id, 1, 0)
 	_, checks["ForwardApply"] = bad.ForwardApply(ctx, "n1", []byte{1, 1, '{', '}'})
 	_, checks["LeaderIndex"] = bad.LeaderIndex(ctx, "n1")
 	checks["Join"] = bad.Join(ctx, h.addr, meta.NodeInfo{ID: "n9"})
@@ -184,7 +184,7 @@ func TestChunkRoundTrip(t *testing.T) {
 
 	// Delete, and delete again (retries succeed).
 	for i := range 2 {
-		if err := c.DeleteChunk(ctx, "n1", id); err != nil {
+		if err := c.DeleteChunk(ctx, "n1", id, 3, 0); err != nil {
 			t.Fatalf("DeleteChunk #%d: %v", i+1, err)
 		}
 	}
@@ -429,7 +429,7 @@ func TestUnreachable(t *testing.T) {
 		_, calls["ReadChunk"] = c.ReadChunk(ctx, node, id, 1, 0, 1)
 		_, _, calls["FetchChunk"] = c.FetchChunk(ctx, node, id)
 		_, calls["StatChunk"] = c.StatChunk(ctx, node, id)
-		calls["DeleteChunk"] = c.DeleteChunk(ctx, node, id)
+		calls["DeleteChunk"] = c.DeleteChunk(ctx, node, id, 1, 0)
 		calls["JoinLeader"] = c.JoinLeader(ctx, node, meta.NodeInfo{ID: "n9"})
 		for call, err := range calls {
 			if !errors.Is(err, ErrUnreachable) {

@@ -34,8 +34,11 @@ type ChunkService interface {
 	ReadAll(id chunkstore.ID) ([]byte, uint64, error)
 	Put(id chunkstore.ID, version uint64, data []byte) error
 	Inspect(id chunkstore.ID) (chunkstore.Info, error)
-	Delete(id chunkstore.ID) error
+	DeleteVersion(id chunkstore.ID, version uint64, minAge time.Duration) error
 }
+
+// maxMinAgeMillis bounds the minimum age of a conditional chunk delete.
+const maxMinAgeMillis = 100 * 365 * 24 * 3600 * 1000
 
 // Limits on request bodies: a command entry, and a whole chunk.
 const (
@@ -183,6 +186,7 @@ type chunkParams struct {
 	id                   chunkstore.ID
 	base, version        uint64
 	baseLen, off, length int64
+	minAgeMillis         int64
 }
 
 func parseChunkParams(r *http.Request, need ...string) (chunkParams, error) {
@@ -209,6 +213,8 @@ func parseChunkParams(r *http.Request, need ...string) (chunkParams, error) {
 			p.off = v
 		case "len":
 			p.length = v
+		case "min_age_ms":
+			p.minAgeMillis = v
 		}
 	}
 	return p, nil
@@ -289,12 +295,18 @@ func (s *Server) handleChunkRead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleChunkDelete(w http.ResponseWriter, r *http.Request) {
-	p, err := parseChunkParams(r)
+	p, err := parseChunkParams(r, "version", "min_age_ms")
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	if err := s.chunks.Delete(p.id); err != nil {
+	// A bound keeps the conversion from overflowing: no deletion waits
+	// for a file older than a century.
+	if p.minAgeMillis > maxMinAgeMillis {
+		s.fail(w, fmt.Errorf("%w: min_age_ms=%d", meta.ErrInvalid, p.minAgeMillis))
+		return
+	}
+	if err := s.chunks.DeleteVersion(p.id, p.version, time.Duration(p.minAgeMillis)*time.Millisecond); err != nil {
 		s.fail(w, err)
 		return
 	}

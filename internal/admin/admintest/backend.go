@@ -1,45 +1,43 @@
 // Package admintest provides an admin.Backend for tests: a real meta.FSM in
-// a temporary directory, with commands applied directly (no Raft).
+// a temporary directory, with commands applied directly (no Raft), plus an
+// in-memory healer and scrubber (admin.Healer, admin.Scrubber),
+// admin.NFSStats, and fake replica checks and leadership transfers
+// (admin.Locator, admin.LeaderTransferer; ops.go). It cannot import admin (admin's own tests import it), so
+// those assertions live in admin's tests.
 package admintest
 
 import (
 	"context"
-	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/meta/metatest"
 )
 
-// Backend implements admin.Backend over a real FSM. Propose encodes the
-// command and applies it at the next log index, as Raft would on a
-// single-node cluster.
+// Backend implements admin.Backend over a real FSM (metatest.Store:
+// Propose applies the command at the next log index, as Raft would on a
+// single-node cluster).
 type Backend struct {
 	ID, Zone string
-	fsm      *meta.FSM
+	*metatest.Store
 
-	mu       sync.Mutex
-	index    uint64
-	status   meta.Status
-	ready    error
-	noLeader bool
+	mu     sync.Mutex
+	status meta.Status
+	ready  error
+	heal   healState // guarded by mu; see healer.go
+
+	// replica answers and leadership transfers (ops.go), guarded by mu
+	answers   map[replicaKey]replicaAnswer
+	verifies  int
+	transfers []string
 }
 
 // New opens an FSM in t.TempDir and registers nodes in it; they all become
 // Raft voters and the first one the leader. The FSM is closed when the test ends.
 func New(t testing.TB, nodes ...meta.NodeInfo) *Backend {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	fsm, err := meta.OpenFSM(filepath.Join(t.TempDir(), "meta.db"), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fsm.Close() })
-	b := &Backend{ID: "n1", Zone: "az1", fsm: fsm}
+	b := &Backend{ID: "n1", Zone: "az1", Store: metatest.New(t), heal: newHealState()}
 	b.status = meta.Status{State: "Leader", Term: 1}
 	for i, n := range nodes {
 		if i == 0 {
@@ -82,22 +80,14 @@ func (b *Backend) SetReady(err error) {
 	b.ready = err
 }
 
-// SetNoLeader makes Propose fail with meta.ErrNoLeader.
-func (b *Backend) SetNoLeader(v bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.noLeader = v
-}
-
 func (b *Backend) NodeID() string { return b.ID }
 func (b *Backend) AZ() string     { return b.Zone }
-func (b *Backend) FSM() *meta.FSM { return b.fsm }
 
 func (b *Backend) Status() meta.Status {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.status
-	st.CommitIndex, st.AppliedIndex = b.index, b.fsm.AppliedIndex()
+	st.CommitIndex, st.AppliedIndex = b.Index(), b.FSM().AppliedIndex()
 	return st
 }
 
@@ -105,36 +95,4 @@ func (b *Backend) Ready() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.ready
-}
-
-// Propose applies cmd to the FSM at the next index.
-func (b *Backend) Propose(_ context.Context, cmd meta.Command) (*meta.Result, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.noLeader {
-		return nil, meta.ErrNoLeader
-	}
-	h := meta.HeaderOf(cmd)
-	if h.Time == 0 {
-		h.Time = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano() + int64(b.index)
-	}
-	if h.RequestID == "" {
-		h.RequestID = meta.NewRequestID()
-	}
-	entry, err := meta.EncodeCommand(cmd)
-	if err != nil {
-		return nil, err
-	}
-	b.index++
-	res, _ := b.fsm.Apply(&raft.Log{Index: b.index, Type: raft.LogCommand, Data: entry}).(*meta.Result)
-	return res, nil
-}
-
-// tWriter sends log lines to t.Log.
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
-	return len(p), nil
 }

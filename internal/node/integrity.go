@@ -1,0 +1,198 @@
+package node
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/fs/vfs"
+	"github.com/fsrep/fsrep/internal/rpc"
+	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
+)
+
+// The node-local integrity side (docs/integrity.md): the scrubber and the
+// orphan sweep on every node, the garbage collector on the leader, and a
+// read gate that keeps a restarted node from serving reads before its
+// metadata has caught up.
+
+// integrity holds the node's integrity loops.
+type integrity struct {
+	scrub *replication.Scrubber // nil when scrubbing is off
+	sweep *replication.Sweeper
+	gc    *replication.GC
+}
+
+var (
+	_ replication.LoopClock    = SystemClock{}
+	_ replication.ChunkDeleter = chunkDeleter{}
+	_ replication.ScrubStore   = (*chunkstore.Store)(nil)
+	_ replication.SweepStore   = (*chunkstore.Store)(nil)
+	_ vfs.Data                 = (*readGate)(nil)
+)
+
+// After makes SystemClock a replication.LoopClock.
+func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// loopClock is the node's clock if it can also wake loops (tests drive
+// such a clock), else the wall clock.
+func loopClock(c Clock) replication.LoopClock {
+	if lc, ok := c.(replication.LoopClock); ok {
+		return lc
+	}
+	return replication.SystemLoopClock{}
+}
+
+// startIntegrity builds the loops and starts them under the node's
+// context; the garbage collector runs whenever this node leads.
+func (n *Node) startIntegrity() error {
+	cfg := n.cfg.withIntegrityDefaults()
+	clock := loopClock(n.clock)
+	log := n.log.With("component", "integrity")
+
+	if cfg.ScrubRate > 0 {
+		sc := replication.DefaultScrubConfig(cfg.NodeID)
+		sc.Rate, sc.Interval = cfg.ScrubRate, cfg.ScrubInterval
+		sc.StateFile = filepath.Join(cfg.DataDir, "scrub.state")
+		s, err := replication.NewScrubber(sc, n.store, n.repl, clock, log)
+		if err != nil {
+			return err
+		}
+		n.integ.scrub = s
+	}
+
+	wc := replication.DefaultSweepConfig(cfg.NodeID)
+	wc.Interval, wc.OrphanAge = cfg.SweepInterval, cfg.OrphanAge
+	sw, err := replication.NewSweeper(wc, n.meta, n.store, n.repl, clock, log)
+	if err != nil {
+		return err
+	}
+	n.integ.sweep = sw
+
+	gcfg := replication.DefaultGCConfig()
+	gcfg.Interval, gcfg.MinAge = cfg.GCInterval, cfg.OrphanAge
+	gc, err := replication.NewGC(gcfg, n.meta, chunkDeleter{self: cfg.NodeID, store: n.store, rpc: n.rpcCli}, clock, log)
+	if err != nil {
+		return err
+	}
+	n.integ.gc = gc
+
+	if s := n.integ.scrub; s != nil {
+		n.goLoop(s.Run)
+	}
+	n.goLoop(sw.Run)
+	n.meta.RunWhileLeader(gc.Run)
+	return nil
+}
+
+// goLoop runs loop under the node's context until Close.
+func (n *Node) goLoop(loop func(context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		loop(n.ctx)
+	}()
+}
+
+// ScrubStatus is this node's scrubber, with the damaged replicas its reads
+// found. With scrubbing off only Node and the read counts are set.
+func (n *Node) ScrubStatus() replication.ScrubStatus {
+	var st replication.ScrubStatus
+	if n.integ.scrub != nil {
+		st = n.integ.scrub.Status()
+	}
+	st.Node = n.cfg.NodeID
+	if n.repl != nil {
+		st.ReadCorrupt = n.repl.CorruptCounts()
+	}
+	return st
+}
+
+// PauseScrub pauses (true) or resumes (false) this node's scrubber.
+func (n *Node) PauseScrub(paused bool) {
+	if n.integ.scrub != nil {
+		n.integ.scrub.Pause(paused)
+	}
+}
+
+// StartScrub starts a scrub pass on this node now.
+func (n *Node) StartScrub() {
+	if n.integ.scrub != nil {
+		n.integ.scrub.Start()
+	}
+}
+
+// GCStatus is the garbage collector as this node runs it (Running only on
+// the leader).
+func (n *Node) GCStatus() replication.GCStatus {
+	if n.integ.gc == nil {
+		return replication.GCStatus{}
+	}
+	return n.integ.gc.Status()
+}
+
+// SweepStatus is this node's orphan sweep.
+func (n *Node) SweepStatus() replication.SweepStatus {
+	if n.integ.sweep == nil {
+		return replication.SweepStatus{Node: n.cfg.NodeID}
+	}
+	return n.integ.sweep.Status()
+}
+
+// chunkDeleter deletes chunk versions for the garbage collector: in the
+// local store for this node, over internode RPC for the others.
+type chunkDeleter struct {
+	self  string
+	store *chunkstore.Store
+	rpc   *rpc.Client
+}
+
+func (d chunkDeleter) DeleteChunk(ctx context.Context, node string, id chunkstore.ID, version uint64, minAge time.Duration) error {
+	if node == d.self {
+		return d.store.DeleteVersion(id, version, minAge)
+	}
+	return d.rpc.DeleteChunk(ctx, node, id, version, minAge)
+}
+
+// readGate is the data path the gateway uses. Its first read waits for the
+// metadata to catch up with the leader: a node that restarts comes back
+// with the metadata it had when it stopped, which may still list it for a
+// chunk that was overwritten since, at the old version it holds; serving
+// from that would hand out old bytes. After one read barrier the node
+// follows the leader's log like any follower (docs/consistency.md gives
+// that bound). Without a leader the read fails with meta.ErrNoLeader,
+// which the gateway answers with JUKEBOX (retry later).
+//
+// The gate also closes while the node is cut off from its leader (no
+// contact for readLease): a node on the minority side of a partition
+// would otherwise serve the bytes of replica sets the majority has since
+// moved on from. It opens again once a read barrier succeeds.
+type readGate struct {
+	*replication.Replicator
+	meta *meta.Node
+	open atomic.Bool
+}
+
+// readLease is how long a follower trusts its metadata without hearing
+// from the leader (who sends heartbeats about every 50 ms).
+const readLease = 2 * time.Second
+
+// ReadAt implements vfs.Data.
+func (g *readGate) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error) {
+	if !g.open.Load() || !g.meta.Fresh(readLease) {
+		if err := g.meta.CatchUp(ctx); err != nil {
+			return 0, err
+		}
+		g.open.Store(true)
+		// The size the caller read may be as old as the rest, and the
+		// file may be gone.
+		n, err := g.meta.FSM().Inode(vol.ID, ino)
+		if err != nil {
+			return 0, err
+		}
+		size = n.Size
+	}
+	return g.Replicator.ReadAt(ctx, vol, ino, size, off, buf)
+}
