@@ -28,7 +28,8 @@ type Cluster struct {
 	secret []byte
 	log    *slog.Logger
 
-	net *network // every internode connection goes through it
+	net  *network // every internode connection goes through it
+	opts ClusterOptions
 
 	mu    sync.Mutex
 	nodes []*Member
@@ -65,25 +66,10 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		t: t, dir: t.TempDir(), secret: []byte("test-cluster-secret-0123456789abcdef"), net: newNetwork(),
 		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
+	c.opts = opts
 	t.Cleanup(c.Close)
 	for i := 0; i < opts.Nodes; i++ {
-		cfg := node.Config{
-			NodeID: fmt.Sprintf("n%d", i+1), AZ: fmt.Sprintf("az%d", i%3+1), Region: "test",
-			DataDir:  filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
-			RaftAddr: freeAddr(t), RPCAddr: freeAddr(t), NFSAddr: freeAddr(t), AdminAddr: freeAddr(t),
-			Secret: c.secret, OpTimeout: opts.OpTimeout, ChunkNoSync: false,
-		}
-		cfg.Dial = c.net.dialer(i)
-		c.net.register(i, cfg.RaftAddr, cfg.RPCAddr)
-		if i == 0 {
-			cfg.Bootstrap = true
-		} else {
-			cfg.Join = c.nodes[0].Cfg.RPCAddr
-		}
-		if opts.Configure != nil {
-			opts.Configure(&cfg)
-		}
-		c.nodes = append(c.nodes, &Member{Cfg: cfg})
+		c.nodes = append(c.nodes, &Member{Cfg: c.config(i, fmt.Sprintf("az%d", i%3+1))})
 		c.Start(i)
 		if i == 0 {
 			c.WaitReady(0)
@@ -94,6 +80,51 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	}
 	c.CreateVolume("vol", 3, 1<<20)
 	return c
+}
+
+// config is the configuration of a new node in slot i: n<i+1> in az, on
+// free loopback ports, joining through n1 (or bootstrapping, for slot 0).
+func (c *Cluster) config(i int, az string) node.Config {
+	cfg := node.Config{
+		NodeID: fmt.Sprintf("n%d", i+1), AZ: az, Region: "test",
+		DataDir:  filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
+		RaftAddr: freeAddr(c.t), RPCAddr: freeAddr(c.t), NFSAddr: freeAddr(c.t), AdminAddr: freeAddr(c.t),
+		Secret: c.secret, OpTimeout: c.opts.OpTimeout, ChunkNoSync: false,
+	}
+	cfg.Dial = c.net.dialer(i)
+	c.net.register(i, cfg.RaftAddr, cfg.RPCAddr)
+	if i == 0 {
+		cfg.Bootstrap = true
+	} else {
+		cfg.Join = c.nodes[0].Cfg.RPCAddr
+	}
+	if c.opts.Configure != nil {
+		c.opts.Configure(&cfg)
+	}
+	return cfg
+}
+
+// AddNode starts a fresh node in az that joins the running cluster (through
+// n1's address, which any member forwards to the leader) and waits until
+// it is ready. It returns the new slot.
+func (c *Cluster) AddNode(az string) int {
+	c.t.Helper()
+	c.mu.Lock()
+	i := len(c.nodes)
+	c.mu.Unlock()
+	cfg := c.config(i, az)
+	for j := 0; j < i; j++ {
+		if c.Node(j) != nil {
+			cfg.Join = c.Member(j).Cfg.RPCAddr
+			break
+		}
+	}
+	c.mu.Lock()
+	c.nodes = append(c.nodes, &Member{Cfg: cfg})
+	c.mu.Unlock()
+	c.Start(i)
+	c.WaitReady(i)
+	return i
 }
 
 // testLogLevel is warn unless FSREP_TEST_LOG names another level.
