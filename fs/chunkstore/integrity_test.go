@@ -172,3 +172,39 @@ func TestDeleteCorrupt(t *testing.T) {
 		t.Fatalf("DeleteCorrupt of a missing chunk = %v, %v", gone, err)
 	}
 }
+
+// A write that rewrites part of a rotted block must fail, not checksum the
+// rot as if it were data: the rot would then pass every read and scrub.
+func TestPartialRewriteOfRottedBlockFails(t *testing.T) {
+	s := openStore(t, testConfig(t))
+	r := rand.New(rand.NewPCG(3, 4))
+	data := randBytes(r, 4*testBlock+100)
+	dataOff := int64(s.cfg.dataOffset())
+	for _, tc := range []struct {
+		name         string
+		at           int64 // byte flipped, relative to the data
+		baseLen, off int64
+		n            int
+		wantCorrupt  bool
+	}{
+		{"inside the block written", testBlock + 5, int64(len(data)), testBlock + 100, 10, true},
+		{"in the block a cut goes through", 2*testBlock + 3, 2*testBlock + 50, 3 * testBlock, 10, true},
+		{"in a block the write replaces whole", testBlock + 5, int64(len(data)), testBlock, testBlock, false},
+		{"in a block the write does not touch", 3*testBlock + 1, int64(len(data)), 10, 10, false},
+	} {
+		id := ID{7, 7, 7}
+		if err := s.Put(id, 1, data); err != nil {
+			t.Fatal(err)
+		}
+		flipByte(t, s.path(id), dataOff+tc.at)
+		_, err := s.Write(id, 1, 2, tc.baseLen, tc.off, randBytes(r, tc.n))
+		if tc.wantCorrupt != errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: Write = %v, want corrupt %v", tc.name, err, tc.wantCorrupt)
+		}
+		if tc.wantCorrupt {
+			if info, err := s.Inspect(id); err != nil || info.Version != 1 {
+				t.Errorf("%s: after the refused write the chunk is %+v, %v; want version 1 untouched", tc.name, info, err)
+			}
+		}
+	}
+}

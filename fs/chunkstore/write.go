@@ -168,6 +168,46 @@ func (s *Store) apply(f *os.File, h *header, table []uint32, baseLength, off int
 		size    = dataOff + oldLen        // current file size
 	)
 
+	// Blocks whose checksum must be recomputed from their new content: the
+	// block the cut went through (its tail became zero), and every block the
+	// write touches.
+	var dirty []int64
+	if keep < oldLen && keep%bs != 0 {
+		dirty = append(dirty, keep/bs)
+	}
+	if len(data) > 0 {
+		for b := off / bs; b <= (end-1)/bs; b++ {
+			if len(dirty) == 0 || dirty[0] != b {
+				dirty = append(dirty, b)
+			}
+		}
+	}
+	// The old bytes of every block rewritten only in part, read before the
+	// cut and checked against their stored checksum: recomputing a checksum
+	// over rotted bytes would turn the rot into valid data that no read or
+	// scrub could ever detect. Such a replica fails the write instead (and
+	// the writer leaves it out of the replica set). At most three blocks.
+	old := map[int64][]byte{}
+	for _, b := range dirty {
+		start, stop := b*bs, (b+1)*bs
+		if start >= off && stop <= end {
+			continue // wholly rewritten
+		}
+		buf := make([]byte, bs)
+		if start < oldLen {
+			if _, err := f.ReadAt(buf[:min(bs, oldLen-start)], dataOff+start); err != nil {
+				return 0, err
+			}
+			if b < int64(len(table)) && blockCRC(buf) != table[b] {
+				return 0, fmt.Errorf("block %d fails its checksum before a partial rewrite: %w", b, ErrCorrupt)
+			}
+		}
+		if keep < stop {
+			clear(buf[max(keep-start, 0):]) // past the cut: zeros
+		}
+		old[b] = buf
+	}
+
 	// Cut: dropping the bytes past baseLength by truncation leaves zeros if
 	// the chunk grows back over them.
 	if baseLength < oldLen {
@@ -193,21 +233,6 @@ func (s *Store) apply(f *os.File, h *header, table []uint32, baseLength, off int
 		newTable[i] = zero
 	}
 
-	// Blocks whose checksum must be recomputed from their new content: the
-	// block the cut went through (its tail became zero), and every block the
-	// write touches.
-	var dirty []int64
-	if keep < oldLen && keep%bs != 0 {
-		dirty = append(dirty, keep/bs)
-	}
-	if len(data) > 0 {
-		for b := off / bs; b <= (end-1)/bs; b++ {
-			if len(dirty) == 0 || dirty[0] != b {
-				dirty = append(dirty, b)
-			}
-		}
-	}
-	var buf []byte
 	for _, b := range dirty {
 		start, stop := b*bs, (b+1)*bs
 		if start >= off && stop <= end {
@@ -216,15 +241,7 @@ func (s *Store) apply(f *os.File, h *header, table []uint32, baseLength, off int
 		}
 		// Read-modify-write: the old bytes of the block (zeros past the
 		// surviving data) with the new ones laid over them.
-		if buf == nil {
-			buf = make([]byte, bs)
-		}
-		clear(buf)
-		if start < keep {
-			if _, err := f.ReadAt(buf[:min(bs, keep-start)], dataOff+start); err != nil {
-				return 0, err
-			}
-		}
+		buf := old[b]
 		if lo, hi := max(start, off), min(stop, end); lo < hi {
 			copy(buf[lo-start:hi-start], data[lo-off:hi-off])
 		}
