@@ -636,6 +636,7 @@ func (s *state) commitWrite(c *CommitWrite) applied {
 	}
 	chunks := s.tx.Bucket(bucketChunks)
 	olds := make([]*Chunk, len(c.Chunks))
+	lefts := make([][]string, len(c.Chunks)) // written but not listed: garbage at the new version
 	for i, w := range c.Chunks {
 		if len(w.Replicas) == 0 || w.Version <= w.BaseVersion || w.Length < 0 || w.Length > vol.ChunkSize {
 			return fail(fmt.Errorf("%w: chunk %d write without replicas or with a bad version or length", ErrInvalid, w.Index))
@@ -654,6 +655,19 @@ func (s *state) commitWrite(c *CommitWrite) applied {
 			return fail(fmt.Errorf("%w: chunk %d is at version %d, write was based on %d", ErrConflict, w.Index, version, w.BaseVersion))
 		}
 		olds[i] = cur
+		// Only replicas the chunk still has (or, for a new chunk, nodes not
+		// draining) are listed: a writer working from an older view of the
+		// replica set (at the same version: the healer and the drop of a
+		// corrupt replica do not change it) must not list again a node that
+		// was dropped, drained or deleted its file meanwhile. If that leaves
+		// fewer than the write quorum, the write did not reach a quorum of
+		// the chunk's real replicas: the writer retries from the new set.
+		keep := s.liveReplicas(cur, w.Replicas)
+		if len(keep) < len(w.Replicas) && len(keep) < vol.WriteQuorum {
+			return fail(fmt.Errorf("%w: chunk %d: only %v of the replicas written %v are still its replicas", ErrConflict, w.Index, keep, w.Replicas))
+		}
+		c.Chunks[i].Replicas = keep
+		lefts[i] = slices.DeleteFunc(slices.Clone(w.Replicas), func(r string) bool { return slices.Contains(keep, r) })
 	}
 	// Only growth counts: a write inside the current size always passes,
 	// even on a volume past a lowered quota. The size is checked here, not
@@ -662,6 +676,7 @@ func (s *state) commitWrite(c *CommitWrite) applied {
 		return fail(quotaBytesErr(vol, int64(c.Size-n.Size)))
 	}
 	for i, w := range c.Chunks {
+		s.addGarbage(c.Vol, c.Ino, &Chunk{Index: w.Index, Version: w.Version}, lefts[i])
 		if old := olds[i]; old != nil {
 			var dropped []string
 			for _, r := range old.Replicas {
@@ -771,6 +786,9 @@ func (s *state) setReplicas(c *SetReplicas) applied {
 	if ch.Version != c.Version {
 		return fail(fmt.Errorf("%w: chunk %d is at version %d, not %d", ErrConflict, c.Index, ch.Version, c.Version))
 	}
+	if c.From != nil && !sameNodes(ch.Replicas, c.From) {
+		return fail(fmt.Errorf("%w: chunk %d has replicas %v, the change was computed from %v", ErrConflict, c.Index, ch.Replicas, c.From))
+	}
 	var dropped []string
 	for _, r := range ch.Replicas {
 		if !slices.Contains(c.Replicas, r) {
@@ -810,4 +828,31 @@ func (s *state) removeNode(c *RemoveNode) applied {
 	}
 	must(nodes.Delete([]byte(c.ID)))
 	return applied{}
+}
+
+// sameNodes reports whether two replica lists hold the same nodes.
+func sameNodes(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, n := range a {
+		if !slices.Contains(b, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// liveReplicas returns the nodes of written that may be listed for a chunk
+// whose current record is cur (nil: a new chunk): for an existing chunk the
+// ones it still lists, for a new one the ones not draining.
+func (s *state) liveReplicas(cur *Chunk, written []string) []string {
+	nodes := s.tx.Bucket(bucketNodes)
+	return slices.DeleteFunc(slices.Clone(written), func(r string) bool {
+		if cur != nil {
+			return !slices.Contains(cur.Replicas, r)
+		}
+		n, ok := getJSON[NodeInfo](nodes, []byte(r))
+		return ok && n.Draining
+	})
 }

@@ -28,7 +28,7 @@ func sampleCommands() []Command {
 			{Index: 0, BaseVersion: 1, Version: 2, Length: 99, Replicas: []string{"n1", "n2"}}}},
 		&GCDone{Header: h, Keys: []GarbageKey{{Vol: 1, Ino: 2, Index: 3, Version: 4}}},
 		&SetExport{Header: h, Name: "v", Export: Export{ReadOnly: true, Clients: []string{"10.0.0.0/8"}, Squash: SquashAll, AnonUID: 99, AnonGID: 98}},
-		&SetReplicas{Header: h, Vol: 3, Ino: 9, Index: 2, Version: 5, Replicas: []string{"n1", "n4"}},
+		&SetReplicas{Header: h, Vol: 3, Ino: 9, Index: 2, Version: 5, Replicas: []string{"n1", "n4"}, From: []string{"n1", "n2"}},
 		&SetNodeState{Header: h, ID: "n2", Draining: true},
 		&RemoveNode{Header: h, ID: "n2"},
 		&SetVolume{Header: h, Name: "v", Replicas: ptr(5), WriteQuorum: ptr(3), QuotaBytes: ptr[int64](1 << 30),

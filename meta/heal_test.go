@@ -32,6 +32,14 @@ func TestSetReplicas(t *testing.T) {
 	if ch, _, _ := h.fsm.Chunk(v, f.Ino, 0); !slices.Equal(ch.Replicas, []string{"n1", "n2", "n4"}) {
 		t.Fatalf("a refused SetReplicas changed the chunk: %+v", ch)
 	}
+	// Computed from another replica set than the chunk's: refused, even at
+	// the same version (a concurrent change dropped n2 meanwhile).
+	h.ok(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 2, Replicas: []string{"n1", "n4"}, From: []string{"n4", "n2", "n1"}})
+	h.fails(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 2, Replicas: []string{"n1", "n2", "n4", "n5"},
+		From: []string{"n1", "n2", "n4"}}, ErrConflict)
+	if ch, _, _ := h.fsm.Chunk(v, f.Ino, 0); !slices.Equal(ch.Replicas, []string{"n1", "n4"}) {
+		t.Fatalf("a SetReplicas from a stale set changed the chunk: %+v", ch)
+	}
 
 	var refs []ChunkRef
 	if err := h.fsm.ForEachChunk(nil, func(r ChunkRef) bool { refs = append(refs, r); return true }); err != nil {
@@ -86,6 +94,9 @@ func TestNodeStateAndRemove(t *testing.T) {
 	for _, id := range []string{"n1", "n2"} {
 		h.ok(&RegisterNode{Node: NodeInfo{ID: id, AZ: "az-" + id}})
 	}
+	v := h.volume("v")
+	f := h.create(v, RootIno, "f", TypeFile)
+	h.write(v, f.Ino, 0, 0, 1, 10, "n2")
 	h.ok(&SetNodeState{ID: "n2", Draining: true})
 	h.fails(&SetNodeState{ID: "nope", Draining: true}, ErrNotExist)
 	// A restart re-registers the node; it stays draining.
@@ -95,9 +106,15 @@ func TestNodeStateAndRemove(t *testing.T) {
 		t.Fatalf("n2 after re-register = %+v, %v", n, err)
 	}
 
-	v := h.volume("v")
-	f := h.create(v, RootIno, "f", TypeFile)
-	h.write(v, f.Ino, 0, 0, 1, 10, "n2")
+	// A new chunk is never placed on a draining node, even by a writer
+	// whose view lags.
+	g := h.create(v, RootIno, "g", TypeFile)
+	h.fails(&CommitWrite{Vol: v, Ino: g.Ino, Size: 10, Chunks: []ChunkWrite{
+		{Index: 0, BaseVersion: 0, Version: 1, Length: 10, Replicas: []string{"n1", "n2"}}}}, ErrConflict)
+	h.write(v, g.Ino, 0, 0, 1, 10, "n1", "n3", "n2")
+	if ch, _, _ := h.fsm.Chunk(v, g.Ino, 0); !slices.Equal(ch.Replicas, []string{"n1", "n3"}) {
+		t.Fatalf("a new chunk written to a draining node lists %v", ch.Replicas)
+	}
 	h.fails(&RemoveNode{ID: "n2"}, ErrConflict)
 	h.ok(&SetReplicas{Vol: v, Ino: f.Ino, Index: 0, Version: 1, Replicas: []string{"n1", "n2"}})
 	h.ok(&RemoveNode{ID: "n2"})

@@ -267,6 +267,17 @@ func (m *nsModel) write(ino, index, base, version uint64, length int64, replicas
 		return CodeConflict
 	}
 	if old != nil {
+		// Only replicas the chunk still lists are kept (the FSM's volume
+		// has write quorum 2).
+		keep := slices.DeleteFunc(slices.Clone(replicas), func(r string) bool { return !slices.Contains(old.replicas, r) })
+		if len(keep) < len(replicas) && len(keep) < 2 {
+			return CodeConflict
+		}
+		if len(keep) < len(replicas) {
+			left := slices.DeleteFunc(slices.Clone(replicas), func(r string) bool { return slices.Contains(keep, r) })
+			m.addGarbage(ino, index, &mChunk{version: version}, left)
+		}
+		replicas = keep
 		var dropped []string
 		for _, r := range old.replicas {
 			if !slices.Contains(replicas, r) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -114,6 +115,9 @@ type Node struct {
 	leaderWG     sync.WaitGroup
 	done         chan struct{}
 	watchDone    chan struct{}
+
+	// leaderChanges counts the new leaders this node has seen (metrics).
+	leaderChanges atomic.Uint64
 }
 
 // Open starts the metadata node: it opens meta.db and raft.db in DataDir,
@@ -182,6 +186,16 @@ func (n *Node) startRaft() error {
 		store.Close()
 		return fmt.Errorf("meta: start raft: %w", err)
 	}
+	// Leader changes are counted in the observer's filter, which raft
+	// calls synchronously for every observation: an atomic add there needs
+	// no channel, no draining goroutine, and can drop nothing. The filter
+	// rejects everything, so nothing is ever sent.
+	r.RegisterObserver(raft.NewObserver(nil, false, func(o *raft.Observation) bool {
+		if lo, ok := o.Data.(raft.LeaderObservation); ok && lo.LeaderID != "" {
+			n.leaderChanges.Add(1)
+		}
+		return false
+	}))
 	if n.cfg.Bootstrap && !existing {
 		cfg := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: raft.ServerID(n.cfg.NodeID), Address: trans.LocalAddr(),
@@ -210,6 +224,11 @@ func (n *Node) forwarder() Forwarder {
 	defer n.fwdMu.RUnlock()
 	return n.fwd
 }
+
+// LeaderChanges is how many times this node has seen a new Raft leader
+// (itself included) since it started; losing a leader without learning a
+// new one does not count.
+func (n *Node) LeaderChanges() uint64 { return n.leaderChanges.Load() }
 
 // FSM exposes the local state for reads.
 func (n *Node) FSM() *FSM { return n.fsm }

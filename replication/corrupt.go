@@ -105,7 +105,7 @@ func (r *Replicator) DropCorrupt(ctx context.Context, vol uint32, ino, index, ve
 		r.corrupt.kept.Add(1)
 		return false, fmt.Errorf("chunk %s version %d on %s (replicas %v): %w", id, version, node, ch.Replicas, ErrLastCopy)
 	}
-	if _, err := r.meta.Propose(ctx, &meta.SetReplicas{Vol: vol, Ino: ino, Index: index, Version: version, Replicas: others}); err != nil {
+	if _, err := r.meta.Propose(ctx, &meta.SetReplicas{Vol: vol, Ino: ino, Index: index, Version: version, Replicas: others, From: ch.Replicas}); err != nil {
 		return false, err
 	}
 	r.corrupt.dropped.Add(1)

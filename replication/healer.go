@@ -400,7 +400,7 @@ func (h *Healer) execute(ctx context.Context, t Task) (int64, error) {
 		}
 	}
 	_, err = h.meta.Propose(ctx, &meta.SetReplicas{Vol: ref.Vol, Ino: ref.Ino, Index: ref.Index,
-		Version: cur.Version, Replicas: t.Replicas})
+		Version: cur.Version, Replicas: t.Replicas, From: cur.Replicas})
 	if errors.Is(err, meta.ErrConflict) || errors.Is(err, meta.ErrNotExist) {
 		// A write or a delete won the race. The copy on the target is now
 		// unreferenced: the orphan sweep of the garbage collector removes it.
@@ -526,7 +526,7 @@ func (h *Healer) Status() RepairStatus {
 	if h.leading {
 		st.Leader = h.cfg.NodeID
 	}
-	load := h.load
+	load := maps.Clone(h.load) // runTask updates h.load under mu
 	h.mu.Unlock()
 	st.Nodes = h.live.Health(nodes, load)
 	st.AZs = AZView(st.Nodes)

@@ -68,8 +68,18 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	// StaleAfter. Only for an existing chunk: every writer based on it
 	// sees the same replica set, whereas a new chunk's placement depends
 	// on which nodes each writer saw failing.
-	dominant := exists && len(cw.Replicas) > len(cur.Replicas)-vol.WriteQuorum
+	//
+	// Only the chunk's current replicas count, and only they are
+	// reconciled: the writer's view of the set may predate a change at
+	// the same version (a replica dropped as corrupt, drained or moved),
+	// and a node no longer listed must neither tip the balance nor be
+	// listed again.
 	all := append(slices.Clone(cw.Replicas), mismatched...)
+	if exists {
+		all = slices.DeleteFunc(all, func(n string) bool { return !slices.Contains(cur.Replicas, n) })
+		cw.Replicas = slices.DeleteFunc(slices.Clone(cw.Replicas), func(n string) bool { return !slices.Contains(cur.Replicas, n) })
+	}
+	dominant := exists && len(cw.Replicas) > len(cur.Replicas)-vol.WriteQuorum
 	versions := map[string]uint64{}
 	top := cw.Version
 	for _, node := range all {
@@ -89,21 +99,29 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 		top = max(top, info.Version)
 	}
 	source, wrote := "", len(cw.Replicas) > 0
-	if wrote {
+	var data []byte
+	switch {
+	case wrote:
 		source = cw.Replicas[0]
-	} else {
+	case exists:
 		for _, node := range mismatched {
-			if v, ok := versions[node]; ok && (source == "" || v > versions[source]) {
+			if v, ok := versions[node]; ok && slices.Contains(all, node) && (source == "" || v > versions[source]) {
 				source = node
 			}
 		}
+		if source == "" {
+			return cw, fmt.Errorf("%w: chunk %s: no replica to reconcile from", ErrQuorum, id)
+		}
+	default:
+		// The metadata has no such chunk: the files in the way are what a
+		// truncate or delete left for the garbage collector (older than
+		// StaleAfter, or this node's own). The chunk starts again empty;
+		// copying one of them would bring back bytes the truncate cut.
 	}
-	if source == "" {
-		return cw, fmt.Errorf("%w: chunk %s: no replica to reconcile from", ErrQuorum, id)
-	}
-	data, err := r.fetch(ctx, source, id)
-	if err != nil {
-		return cw, fmt.Errorf("%w: chunk %s: reading %s to reconcile: %v", ErrQuorum, id, source, err)
+	if source != "" {
+		if data, err = r.fetch(ctx, source, id); err != nil {
+			return cw, fmt.Errorf("%w: chunk %s: reading %s to reconcile: %v", ErrQuorum, id, source, err)
+		}
 	}
 	fresh := nextVersion(top, r.tag)
 	var kept []string
