@@ -579,11 +579,28 @@ func (n *Node) RunWhileLeader(loop func(ctx context.Context)) {
 	}
 }
 
+// startLoop runs a leader loop once this leader's FSM holds every entry
+// committed before its term (a barrier): a new leader may not yet have
+// applied the last commits of the previous term, and the healer, the
+// garbage collector and node removal must not judge from that state.
 func (n *Node) startLoop(ctx context.Context, loop func(context.Context)) {
 	n.leaderWG.Add(1)
 	go func() {
 		defer n.leaderWG.Done()
-		loop(ctx)
+		for {
+			err := n.raft.Barrier(n.cfg.ProposeTimeout).Error()
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond): // backoff before the next barrier
+			}
+		}
+		if ctx.Err() == nil {
+			loop(ctx)
+		}
 	}()
 }
 

@@ -3,7 +3,7 @@ package node
 import (
 	"context"
 	"path/filepath"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
@@ -156,36 +156,38 @@ func (d chunkDeleter) DeleteChunk(ctx context.Context, node string, id chunkstor
 	return d.rpc.DeleteChunk(ctx, node, id, version, minAge)
 }
 
-// readGate is the data path the gateway uses. Its first read waits for the
-// metadata to catch up with the leader: a node that restarts comes back
-// with the metadata it had when it stopped, which may still list it for a
-// chunk that was overwritten since, at the old version it holds; serving
-// from that would hand out old bytes. After one read barrier the node
-// follows the leader's log like any follower (docs/consistency.md gives
-// that bound). Without a leader the read fails with meta.ErrNoLeader,
-// which the gateway answers with JUKEBOX (retry later).
-//
-// The gate also closes while the node is cut off from its leader (no
-// contact for readLease): a node on the minority side of a partition
-// would otherwise serve the bytes of replica sets the majority has since
-// moved on from. It opens again once a read barrier succeeds.
+// readGate is the data path the gateway uses. Reads are served from this
+// node's metadata only while it is known to be recent: a read barrier
+// (meta.Node.CatchUp: wait until this node has applied what the leader had
+// committed) succeeded less than readLease ago, and the node has heard
+// from its leader within readLease. Otherwise the read first runs a
+// barrier. Without that, a node back from a restart, or from the minority
+// side of a partition (where reads went unasked, or failed), would hold the
+// replica sets and versions of before and serve bytes the majority has
+// since overwritten: heartbeats resume before its log catches up, so
+// contact alone proves nothing. Without a leader the barrier fails with
+// meta.ErrNoLeader, which the gateway answers with JUKEBOX (retry later).
+// The bound this gives is in docs/consistency.md.
 type readGate struct {
 	*replication.Replicator
 	meta *meta.Node
-	open atomic.Bool
+
+	mu      sync.Mutex // one barrier at a time; reads wait for it
+	checked time.Time  // when the last successful barrier started
 }
 
-// readLease is how long a follower trusts its metadata without hearing
-// from the leader (who sends heartbeats about every 50 ms).
+// readLease is how long a barrier vouches for this node's metadata, and
+// how long a follower trusts it without hearing from the leader (who sends
+// heartbeats about every 50 ms). A barrier costs one RPC to the leader.
 const readLease = 2 * time.Second
 
 // ReadAt implements vfs.Data.
 func (g *readGate) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, size uint64, off int64, buf []byte) (int, error) {
-	if !g.open.Load() || !g.meta.Fresh(readLease) {
-		if err := g.meta.CatchUp(ctx); err != nil {
-			return 0, err
-		}
-		g.open.Store(true)
+	caught, err := g.barrier(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if caught {
 		// The size the caller read may be as old as the rest, and the
 		// file may be gone.
 		n, err := g.meta.FSM().Inode(vol.ID, ino)
@@ -195,4 +197,20 @@ func (g *readGate) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, siz
 		size = n.Size
 	}
 	return g.Replicator.ReadAt(ctx, vol, ino, size, off, buf)
+}
+
+// barrier runs a read barrier unless a recent one still vouches for the
+// metadata; it reports whether it ran one.
+func (g *readGate) barrier(ctx context.Context) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.checked.IsZero() && time.Since(g.checked) < readLease && g.meta.Fresh(readLease) {
+		return false, nil
+	}
+	start := time.Now()
+	if err := g.meta.CatchUp(ctx); err != nil {
+		return false, err
+	}
+	g.checked = start
+	return true, nil
 }
