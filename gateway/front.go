@@ -81,6 +81,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			}
 			return
 		}
+		start := time.Now()
 		c, err := parseCall(rec)
 		if err != nil {
 			// Without a sound header there is no XID to answer.
@@ -88,14 +89,14 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 		if reply := s.answer(c, rec, cc.client); reply != nil {
-			cc.write(reply)
+			cc.reply(c, start, reply)
 			continue
 		}
 		rid := ""
 		if c.prog == nfsProg && mutatingProcs[c.proc] {
 			rid = requestID(cc.client, c, rec)
 			if reply := s.replayReply(c, rec, rid, false); reply != nil {
-				cc.write(reply)
+				cc.reply(c, start, reply)
 				continue
 			}
 		}
@@ -107,14 +108,14 @@ func (s *Server) serveConn(nc net.Conn) {
 				rec, err = s.rewriteLink(c, rec)
 			}
 			if err != nil {
-				cc.write(accepted(c.xid, acceptGarbageArgs).b)
+				cc.reply(c, start, accepted(c.xid, acceptGarbageArgs).b)
 				continue
 			}
 		}
 		c.modeHint = requestedMode(c, rec)
 		l := <-cc.lanes
 		cc.wg.Add(1)
-		go cc.dispatch(l, c, rec, orig, rid)
+		go cc.dispatch(l, c, rec, orig, rid, start)
 	}
 }
 
@@ -126,8 +127,9 @@ func (cc *clientConn) newLane() *lane {
 	return l
 }
 
-// dispatch runs one call on a lane and writes its reply.
-func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string) {
+// dispatch runs one call on a lane and writes its reply. start is when
+// the call's record had been read.
+func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, start time.Time) {
 	defer cc.wg.Done()
 	cc.s.enter()
 	defer cc.s.leave()
@@ -177,7 +179,7 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string) {
 		}
 	}
 	cc.lanes <- l
-	cc.write(reply)
+	cc.reply(c, start, reply)
 }
 
 func (cc *clientConn) write(body []byte) {

@@ -29,6 +29,9 @@ type FrontConfig struct {
 	WriteTimeout time.Duration
 	// LaneTimeout is a backstop for one request inside go-nfs.
 	LaneTimeout time.Duration
+	// Metrics receives the front's request and connection counts; nil
+	// (the default) records nothing.
+	Metrics *Metrics
 }
 
 // DefaultFrontConfig returns the defaults.
@@ -110,8 +113,11 @@ func (s *Server) acceptLoop() {
 		ip := clientIP(c.RemoteAddr().String()).String()
 		s.mu.Lock()
 		if s.closed || len(s.conns) >= s.cfg.MaxConns || s.perIP[ip] >= s.cfg.MaxConnsPerClient {
-			total, mine := len(s.conns), s.perIP[ip]
+			total, mine, closed := len(s.conns), s.perIP[ip], s.closed
 			s.mu.Unlock()
+			if !closed {
+				s.cfg.Metrics.connRefused(total >= s.cfg.MaxConns)
+			}
 			s.log.Warn("refusing an NFS connection", "client", c.RemoteAddr().String(),
 				"open", total, "limit", s.cfg.MaxConns, "open_from_client", mine, "client_limit", s.cfg.MaxConnsPerClient)
 			c.Close()
@@ -121,8 +127,10 @@ func (s *Server) acceptLoop() {
 		s.perIP[ip]++
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.cfg.Metrics.connOpened()
 		go func() {
 			defer s.wg.Done()
+			defer s.cfg.Metrics.connClosed()
 			s.serveConn(c)
 			s.mu.Lock()
 			delete(s.conns, c)

@@ -3,8 +3,8 @@
 // main.go holds the global flags, the verb table and the dispatcher, and the
 // one mapping from errors to exit codes; each verb group lives in its own
 // file (status.go, node.go, volume.go, export.go, replica.go, repair.go,
-// scrub.go, file.go, leader.go, snapshot.go), and progress.go draws the
-// progress line of long operations.
+// scrub.go, file.go, leader.go, snapshot.go, check.go), and progress.go
+// draws the progress line of long operations.
 package main
 
 import (
@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fsrep/fsrep/internal/admin"
 )
@@ -56,9 +58,11 @@ func main() {
 // which is the only place a typed confirmation can come from.
 func stdinIsTerminal() bool { return isTerminal(os.Stdin) }
 
+// isTerminal asks the terminal driver (a character device such as
+// /dev/null is not a terminal: a cron job must not be prompted).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // cli is one invocation: its streams, environment and global flags.
@@ -159,11 +163,11 @@ type command struct {
 func commands() []*command {
 	return []*command{
 		statusCommand(), healthCommand(),
-		nodeListCommand(), nodeDrainCommand(), nodeUndrainCommand(), nodeRemoveCommand(),
+		nodeListCommand(), nodeInfoCommand(), nodeAddCommand(), nodeDrainCommand(), nodeUndrainCommand(), nodeRemoveCommand(),
 		volumeCreateCommand(), volumeListCommand(), volumeInfoCommand(), volumeSetCommand(), volumeDeleteCommand(),
 		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(),
 		exportShowCommand(), exportSetCommand(),
-		replicaStatusCommand(),
+		replicaStatusCommand(), checkCommand(),
 		repairStatusCommand(), repairPauseCommand(), repairResumeCommand(),
 		scrubStatusCommand(), scrubStartCommand(), scrubPauseCommand(), scrubResumeCommand(),
 	}
@@ -335,7 +339,7 @@ Exit codes:
   3  not found (no such volume or node)
   4  unhealthy (health or status: node not ready, or cluster not ok;
      replica status: chunks under-replicated, unavailable or corrupt;
-     file locate: a replica checked is not ok)
+     file locate: a replica checked is not ok; check: problems found)
   5  unreachable (nothing answers at the admin address)
 
 Run 'fsrepctl VERB --help' for a verb's flags and an example.

@@ -256,3 +256,185 @@ func (c *cli) confirmRemove(ctx context.Context, cl *admin.Client, id string) er
 	}
 	return nil
 }
+
+func nodeInfoCommand() *command {
+	return &command{
+		name:    "node info",
+		args:    "NODE",
+		summary: "show one node: role, state, chunks, free space, addresses",
+		help: `ROLE is the node's place in the metadata Raft group (leader, voter,
+nonvoter, or not-member: registered but not in the Raft configuration).
+STATE (up, suspect or down), the last heartbeat, the chunk replicas the
+metadata places on the node and its free space are the leader's healer's
+view; they read "unknown" when the leader could not be asked. Exits 3 when
+there is no such node.
+
+Example:
+  fsrepctl node info n2
+  fsrepctl node info n2 -o json | jq .health.state`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			return runNodeInfo
+		},
+	}
+}
+
+func runNodeInfo(ctx context.Context, c *cli, args []string) error {
+	if len(args) != 1 {
+		return usageErrorf("node info takes exactly one NODE")
+	}
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	n, err := cl.Node(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	if c.jsonOutput() {
+		return c.printJSON(n)
+	}
+	yesNo := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	w := c.table()
+	fmt.Fprintf(w, "Node:\t%s\n", n.ID)
+	fmt.Fprintf(w, "AZ:\t%s (region %s)\n", dash(n.AZ), dash(n.Region))
+	fmt.Fprintf(w, "Role:\t%s\n", n.Role)
+	fmt.Fprintf(w, "Draining:\t%s\n", yesNo(n.Draining))
+	if h := n.Health; h != nil {
+		fmt.Fprintf(w, "State:\t%s\n", h.State)
+		if !h.DownSince.IsZero() {
+			fmt.Fprintf(w, "Down since:\t%s\n", formatWhen(h.DownSince))
+		}
+		fmt.Fprintf(w, "Last heartbeat:\t%s\n", lastSeen(h.LastSeen, c.clock()))
+		fmt.Fprintf(w, "Chunks:\t%d replica(s) placed on it by the metadata, %d chunk file(s) on its disk\n", h.Chunks, h.Files)
+		fmt.Fprintf(w, "Free:\t%s\n", formatFree(h.FreeBytes))
+		fmt.Fprintf(w, "Used:\t%s\n", formatFree(h.UsedBytes))
+	} else {
+		fmt.Fprintf(w, "State:\tunknown (the leader's healer could not be asked)\n")
+	}
+	fmt.Fprintf(w, "Joined:\t%s\n", formatTime(n.Joined))
+	fmt.Fprintf(w, "NFS:\t%s\n", dash(n.NFSAddr))
+	fmt.Fprintf(w, "Admin:\t%s\n", dash(n.AdminAddr))
+	fmt.Fprintf(w, "RPC:\t%s\n", dash(n.RPCAddr))
+	fmt.Fprintf(w, "Raft:\t%s\n", dash(n.RaftAddr))
+	return w.Flush()
+}
+
+// lastSeen is a heartbeat time with its age: "2025-01-01T00:00:00Z (3s ago)".
+func lastSeen(t, now time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	age := now.Sub(t)
+	if age < 0 {
+		return formatWhen(t)
+	}
+	return fmt.Sprintf("%s (%s ago)", formatWhen(t), age.Round(100*time.Millisecond))
+}
+
+func nodeAddCommand() *command {
+	return &command{
+		name:    "node add",
+		args:    "NODE",
+		summary: "admit a node started with --join, as voter or non-voter",
+		help: `A new node is started with fsrepd --join (the RPC address of any member) and
+the cluster's secret; it registers itself and joins the metadata Raft group:
+as a voter when its AZ has none and there are fewer than 5, else as a
+non-voter. 'node add' then sets its role:
+
+  --voter     make it a voter. When its AZ already has a voter and another
+              would break the rule that losing one AZ keeps a majority,
+              the AZ's vote moves to NODE (the old voter becomes a
+              non-voter). Refused for a node that is draining, down or
+              suspect, and beyond 5 voters.
+  --nonvoter  make it a non-voter. When that leaves its AZ without a voter,
+              another up node of the AZ is promoted first (what the
+              healer would do); refused when NODE is the only one (the
+              healer would promote it again) and for the leader (transfer
+              the leadership first).
+  neither     admit NODE with the default role if its join did not finish
+              (registered, not in the Raft group); otherwise change
+              nothing and show its role.
+
+Refusals on the voter rules exit 1 with code unsafe_voters;
+--allow-unsafe-voters accepts a voter spread that cannot survive losing one
+AZ. Exits 3 for a node that never registered: start it with --join first.
+The healer manages voters on its own (replacing lost ones, one per AZ);
+these changes follow the same rules, so it does not undo them.
+
+Example:
+  fsrepd --node-id n4 --az az1 --data-dir /var/lib/fsrep --secret-file /etc/fsrep/secret \
+    --raft-addr 10.0.1.4:7000 --rpc-addr 10.0.1.4:7001 --nfs-addr 10.0.1.4:2049 \
+    --admin-addr 10.0.1.4:9090 --join 10.0.1.1:7001
+  fsrepctl node add n4              # show its role; admit it if its join stalled
+  fsrepctl node add n4 --voter      # n4 takes over az1's vote`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			voter := fs.Bool("voter", false, "make the node a Raft voter")
+			nonvoter := fs.Bool("nonvoter", false, "make the node a Raft non-voter")
+			unsafe := fs.Bool("allow-unsafe-voters", false, "accept voters that cannot keep a majority after losing one AZ")
+			return func(ctx context.Context, c *cli, args []string) error {
+				if len(args) != 1 {
+					return usageErrorf("node add takes exactly one NODE")
+				}
+				req := admin.RoleRequest{AllowUnsafe: *unsafe}
+				switch {
+				case *voter && *nonvoter:
+					return usageErrorf("--voter and --nonvoter exclude each other")
+				case *voter || *nonvoter:
+					req.Voter = voter
+				}
+				return runNodeAdd(ctx, c, args[0], req)
+			}
+		},
+	}
+}
+
+func runNodeAdd(ctx context.Context, c *cli, id string, req admin.RoleRequest) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	res, err := cl.SetNodeRole(ctx, id, req)
+	if err != nil {
+		return err
+	}
+	if c.jsonOutput() {
+		return c.printJSON(res)
+	}
+	n := res.Node
+	switch {
+	case len(res.Steps) == 0:
+		fmt.Fprintf(c.stdout, "Node %s (%s) is already a %s of the metadata group; nothing changed\n", n.ID, dash(n.AZ), roleWords(res.Role))
+	case res.Previous == admin.RoleNotMember:
+		fmt.Fprintf(c.stdout, "Admitted node %s (%s) to the metadata group as a %s\n", n.ID, dash(n.AZ), roleWords(res.Role))
+	default:
+		fmt.Fprintf(c.stdout, "Node %s (%s) is now a %s (was a %s)\n", n.ID, dash(n.AZ), roleWords(res.Role), roleWords(res.Previous))
+	}
+	if len(res.Steps) > 1 {
+		fmt.Fprintln(c.stdout, "Changes:")
+		for _, s := range res.Steps {
+			fmt.Fprintf(c.stdout, "  %s -> %s\n", s.Node, roleWords(s.Role))
+		}
+	}
+	for _, note := range res.Notes {
+		fmt.Fprintf(c.stdout, "Note: %s\n", note)
+	}
+	return nil
+}
+
+// roleWords spells a Raft role for sentences.
+func roleWords(role string) string {
+	switch role {
+	case admin.RoleNonVoter:
+		return "non-voter"
+	case admin.RoleNotMember:
+		return "registered node outside the Raft group"
+	case admin.RoleLeader:
+		return "voter (the leader)"
+	}
+	return role
+}

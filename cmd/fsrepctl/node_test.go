@@ -9,6 +9,7 @@ import (
 
 	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 func TestNodeList(t *testing.T) {
@@ -177,4 +178,109 @@ func TestNodeVerbsWithoutHealer(t *testing.T) {
 		}
 	}
 	wantExit(t, cl.ctl(t, "node", "list"), exitOK)
+}
+
+func TestNodeInfo(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	cl.b.SetNodeChunks("n2", 42)
+	cl.b.SetNodeFree("n2", 3<<30)
+	cl.b.SetNodeState("n2", replication.StateDown)
+
+	r := cl.ctl(t, "node", "info", "n2")
+	wantExit(t, r, exitOK)
+	for _, want := range []string{
+		"Node:            n2",
+		"AZ:              az2 (region r1)",
+		"Role:            voter",
+		"Draining:        no",
+		"State:           down",
+		"Down since:      2025-01-01T00:00:00Z",
+		"Last heartbeat:  2025-01-01T00:00:00Z (",
+		"Chunks:          42 replica(s)",
+		"Free:            3GiB",
+		"NFS:             10.0.0.2:2049",
+		"Admin:           10.0.0.2:9090",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("node info lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	r = cl.ctl(t, "node", "info", "n1", "-o", "json")
+	wantExit(t, r, exitOK)
+	var n admin.NodeResponse
+	if err := json.Unmarshal([]byte(r.stdout), &n); err != nil || n.ID != "n1" || n.Role != admin.RoleLeader || n.Health == nil ||
+		n.Health.State != replication.StateUp {
+		t.Errorf("node info -o json: %+v %v\n%s", n, err, r.stdout)
+	}
+
+	r = cl.ctl(t, "node", "info", "n9")
+	wantExit(t, r, exitNotFound)
+	if !strings.Contains(r.stderr, `no node "n9"`) {
+		t.Errorf("unknown node:\n%s", r)
+	}
+	wantExit(t, cl.ctl(t, "node", "info"), exitUsage)
+	wantExit(t, cl.ctl(t, "node", "info", "n1", "n2"), exitUsage)
+
+	// Without a healer: the node without its liveness.
+	plain := newPlainCluster(t, threeAZs...)
+	r = plain.ctl(t, "node", "info", "n3")
+	wantExit(t, r, exitOK)
+	if !strings.Contains(r.stdout, "State:     unknown (the leader's healer could not be asked)") {
+		t.Errorf("node info without a healer:\n%s", r.stdout)
+	}
+}
+
+func TestNodeAdd(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	cl.b.Register(t, meta.NodeInfo{ID: "n4", AZ: "az1"}, false)
+
+	// Registered, not a member: admitted with the default role.
+	r := cl.ctl(t, "node", "add", "n4")
+	wantExit(t, r, exitOK)
+	if strings.TrimSpace(r.stdout) != "Admitted node n4 (az1) to the metadata group as a non-voter" {
+		t.Errorf("node add n4:\n%s", r)
+	}
+	r = cl.ctl(t, "node", "add", "n4")
+	wantExit(t, r, exitOK)
+	if strings.TrimSpace(r.stdout) != "Node n4 (az1) is already a non-voter of the metadata group; nothing changed" {
+		t.Errorf("node add n4 again:\n%s", r)
+	}
+	r = cl.ctl(t, "node", "add", "n4", "--voter")
+	wantExit(t, r, exitOK)
+	if strings.TrimSpace(r.stdout) != "Node n4 (az1) is now a voter (was a non-voter)" {
+		t.Errorf("node add n4 --voter:\n%s", r)
+	}
+	r = cl.ctl(t, "node", "add", "n4", "--nonvoter", "-o", "json")
+	wantExit(t, r, exitOK)
+	var res admin.RoleResponse
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || res.Node.ID != "n4" || res.Previous != admin.RoleVoter ||
+		res.Role != admin.RoleNonVoter || len(res.Steps) != 1 || res.Node.Voter {
+		t.Errorf("node add n4 --nonvoter -o json: %+v %v\n%s", res, err, r.stdout)
+	}
+
+	// Never registered: exit 3, and how to start it.
+	r = cl.ctl(t, "node", "add", "n9", "--voter")
+	wantExit(t, r, exitNotFound)
+	if !strings.Contains(r.stderr, `node "n9" is not registered`) || !strings.Contains(r.stderr, "--join") {
+		t.Errorf("node add n9:\n%s", r)
+	}
+	wantExit(t, cl.ctl(t, "node", "add", "n4", "--voter", "--nonvoter"), exitUsage)
+	wantExit(t, cl.ctl(t, "node", "add"), exitUsage)
+
+	r = fsrepctl(t, invocation{}, "node", "add", "--help")
+	wantExit(t, r, exitOK)
+	for _, want := range []string{"--join", "-allow-unsafe-voters", "unsafe_voters", "fsrepctl node add n4 --voter"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("node add --help lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	// Without a way to change roles: not implemented, exit 1.
+	plain := newPlainCluster(t, threeAZs...)
+	r = plain.ctl(t, "node", "add", "n2", "--nonvoter")
+	wantExit(t, r, exitError)
+	if !strings.Contains(r.stderr, "no way to change Raft roles") {
+		t.Errorf("node add without a RoleSetter:\n%s", r)
+	}
 }

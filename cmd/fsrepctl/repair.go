@@ -92,6 +92,9 @@ func (c *cli) printRepair(rs *replication.RepairStatus) error {
 	fmt.Fprintf(w, "Leader:\t%s\n", dash(rs.Leader))
 	fmt.Fprintf(w, "Repair:\t%s\n", repairState(rs))
 	fmt.Fprintf(w, "Queue:\t%d chunk(s), %d with a single healthy replica left\n", rs.Queue, rs.QueueUrgent)
+	if rs.Unplaceable > 0 {
+		fmt.Fprintf(w, "Unplaceable:\t%d chunk(s) under-replicated with no eligible node to copy to (add nodes, or bring the lost AZ back)\n", rs.Unplaceable)
+	}
 	fmt.Fprintf(w, "In flight:\t%d\n", rs.InFlight)
 	fmt.Fprintf(w, "Copied:\t%d chunk(s), %s; %d failed (since %s became leader)\n",
 		rs.Copied, formatSize(rs.CopiedBytes), rs.Failed, dash(rs.Leader))

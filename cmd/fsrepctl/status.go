@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/replication"
@@ -25,19 +26,34 @@ not finish, too few AZs, repair paused with work queued), at_risk (some chunk
 has a single healthy replica left) or down (no metadata leader), with every
 reason. Exits 4 when the health is not ok, after printing it.
 
+--watch prints the screen again every --interval (separated by "---"; with
+-o json one document each) until interrupted, riding out an unreachable
+node or an election; it then exits with the code of the last screen shown.
+
 Example:
   fsrepctl status --admin 10.0.0.1:19090
-  fsrepctl status -o json | jq .health`,
+  fsrepctl status -o json | jq .health
+  fsrepctl status --watch --interval 5s`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
-			return runStatus
+			watch := fs.Bool("watch", false, "print the status again every --interval until interrupted")
+			interval := fs.Duration("interval", defaultInterval, "time between screens with --watch")
+			return func(ctx context.Context, c *cli, args []string) error {
+				if len(args) != 0 {
+					return usageErrorf("status takes no arguments")
+				}
+				if *interval <= 0 {
+					return usageErrorf("--interval must be positive")
+				}
+				if *watch {
+					return runStatusWatch(ctx, c, *interval)
+				}
+				return runStatus(ctx, c)
+			}
 		},
 	}
 }
 
-func runStatus(ctx context.Context, c *cli, args []string) error {
-	if len(args) != 0 {
-		return usageErrorf("status takes no arguments")
-	}
+func runStatus(ctx context.Context, c *cli) error {
 	cl, err := c.client()
 	if err != nil {
 		return err
@@ -46,6 +62,12 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	return c.showStatus(st)
+}
+
+// showStatus prints one status screen and returns errUnhealthy when the
+// health is not ok.
+func (c *cli) showStatus(st *admin.StatusResponse) error {
 	if c.jsonOutput() {
 		if err := c.printJSON(st); err != nil {
 			return err
@@ -57,6 +79,43 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 		return errUnhealthy
 	}
 	return nil
+}
+
+// runStatusWatch reprints the status until ctx ends (Ctrl-C), then exits
+// with the last screen's verdict: 0 for ok, 4 otherwise.
+func runStatusWatch(ctx context.Context, c *cli, interval time.Duration) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	screens := 0
+	var last error // the last screen's verdict, or why there was none
+	err = c.poll(ctx, interval, func() (bool, error) {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			if ctx.Err() == nil { // not the interruption itself
+				last = err
+			}
+			return false, err
+		}
+		if screens > 0 && !c.jsonOutput() {
+			fmt.Fprintln(c.stdout, "---")
+		}
+		screens++
+		last = c.showStatus(st)
+		if last != nil && !errors.Is(last, errUnhealthy) {
+			return false, last
+		}
+		return false, nil
+	})
+	if ctx.Err() != nil {
+		// A watch ends when the user stops it.
+		if last == nil && screens == 0 {
+			return interrupted(ctx.Err(), "the first status screen")
+		}
+		return last
+	}
+	return err
 }
 
 func (c *cli) printStatus(st *admin.StatusResponse) error {

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/meta"
@@ -186,4 +188,47 @@ func TestStatusWithoutHealer(t *testing.T) {
 	if !strings.Contains(r.stdout, "ID  AZ   ROLE    NFS") || strings.Contains(r.stdout, "Repair:") {
 		t.Errorf("status without a healer:\n%s", r.stdout)
 	}
+}
+
+func TestStatusWatch(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+
+	// Interrupted after several screens: the verdict of the last one.
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	r := cl.ctlCtx(ctx, "status", "--watch", "--interval", "10ms")
+	wantExit(t, r, exitOK)
+	if n := strings.Count(r.stdout, "Health:  ok"); n < 2 || strings.Count(r.stdout, "\n---\n") != n-1 {
+		t.Errorf("status --watch printed %d screens:\n%s", n, r)
+	}
+
+	// JSON: one document per screen; a degraded cluster ends with exit 4.
+	cl.b.SetNodeState("n3", replication.StateDown)
+	ctx, cancel = context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	r = cl.ctlCtx(ctx, "status", "--watch", "--interval", "10ms", "-o", "json")
+	wantExit(t, r, exitUnhealthy)
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	n := 0
+	for dec.More() {
+		var st admin.StatusResponse
+		if err := dec.Decode(&st); err != nil || st.Health != admin.HealthDegraded {
+			t.Fatalf("screen %d: %+v %v", n, st, err)
+		}
+		n++
+	}
+	if n < 2 {
+		t.Errorf("status --watch -o json printed %d screens:\n%s", n, r)
+	}
+
+	// Nothing answering: retried until interrupted, then exit 5.
+	ctx, cancel = context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	r = fsrepctlCtx(ctx, invocation{}, "--admin", closedAddr(t), "--token", testToken, "status", "--watch", "--interval", "10ms")
+	wantExit(t, r, exitUnreachable)
+	if !strings.Contains(r.stderr, "(retrying)") {
+		t.Errorf("status --watch, unreachable:\n%s", r)
+	}
+	wantExit(t, cl.ctl(t, "status", "--watch", "--interval", "0s"), exitUsage)
+	wantExit(t, cl.ctl(t, "status", "extra"), exitUsage)
 }

@@ -8,8 +8,9 @@ import (
 	"github.com/fsrep/fsrep/internal/node"
 )
 
-// integrityFlags sets the integrity fields of cfg from the flags given.
-func integrityFlags(fc fileConfig, cfg *node.Config) error {
+// integrityFlags sets the integrity fields of cfg from the settings given
+// (docs/integrity.md); an empty setting keeps node's default.
+func integrityFlags(fc config, cfg *node.Config) error {
 	if fc.ScrubRate != "" {
 		rate, err := parseBytes(fc.ScrubRate)
 		if err != nil {

@@ -23,11 +23,11 @@ func TestParseBytes(t *testing.T) {
 
 func TestIntegrityFlags(t *testing.T) {
 	var cfg node.Config
-	err := integrityFlags(fileConfig{ScrubRate: "0", ScrubInterval: "12h", OrphanAge: "5m"}, &cfg)
+	err := integrityFlags(config{ScrubRate: "0", ScrubInterval: "12h", OrphanAge: "5m"}, &cfg)
 	if err != nil || cfg.ScrubRate >= 0 || cfg.ScrubInterval != 12*time.Hour || cfg.OrphanAge != 5*time.Minute || cfg.GCInterval != 0 {
 		t.Fatalf("integrityFlags = %+v, %v; want scrubbing off, 12h, 5m, GC default", cfg, err)
 	}
-	if err := integrityFlags(fileConfig{SweepInterval: "-1s"}, &cfg); err == nil {
+	if err := integrityFlags(config{SweepInterval: "-1s"}, &cfg); err == nil {
 		t.Errorf("a negative sweep interval was accepted")
 	}
 }

@@ -1,206 +1,226 @@
-// Command fsrepd runs fsrep nodes. With no --node-id it starts the embedded
+// Command fsrepd runs fsrep nodes. With no node-id it starts the embedded
 // development cluster (three nodes in three AZs on loopback, volume
-// "default"); with --node-id it runs one node of a real cluster.
+// "default"); with a node-id it runs one node of a real cluster. Settings
+// come from flags, FSREP_* environment variables and a YAML config file
+// (config.go, docs/configuration.md). "fsrepd check" checks a stopped
+// node's files (check.go).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/fsrep/fsrep/internal/node"
 )
 
+// Exit codes.
+const (
+	exitOK       = 0
+	exitError    = 1 // the node failed, or a check could not run
+	exitUsage    = 2 // bad flags, environment or config file
+	exitProblems = 4 // fsrepd check found problems (as fsrepctl's "unhealthy")
+)
+
 func main() {
-	os.Exit(run(os.Args[1:]))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// fileConfig is the --config file: JSON with the flag names as keys.
-type fileConfig struct {
-	NodeID     string `json:"node-id"`
-	AZ         string `json:"az"`
-	Region     string `json:"region"`
-	DataDir    string `json:"data-dir"`
-	RaftAddr   string `json:"raft-addr"`
-	RPCAddr    string `json:"rpc-addr"`
-	NFSAddr    string `json:"nfs-addr"`
-	AdminAddr  string `json:"admin-addr"`
-	Bootstrap  bool   `json:"bootstrap"`
-	Join       string `json:"join"`
-	SecretFile string `json:"secret-file"`
-
-	// Integrity loops (docs/integrity.md); empty takes the default.
-	ScrubRate     string `json:"scrub-rate"`
-	ScrubInterval string `json:"scrub-interval"`
-	SweepInterval string `json:"sweep-interval"`
-	GCInterval    string `json:"gc-interval"`
-	OrphanAge     string `json:"orphan-age"`
-
-	// Self-healing (docs/healing.md); empty takes the default.
-	HeartbeatInterval string `json:"heartbeat-interval"`
-	SuspectAfter      string `json:"suspect-after"`
-	DownAfter         string `json:"down-after"`
-	RepairGrace       string `json:"repair-grace"`
-	RepairRate        string `json:"repair-rate"`
-}
-
-func run(args []string) int {
+// run is one invocation of fsrepd; it returns the exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "check" {
+		return runCheck(ctx, args[1:], getenv, stdout, stderr)
+	}
+	var cfg config
 	fl := flag.NewFlagSet("fsrepd", flag.ContinueOnError)
-	fl.Usage = func() {
-		fmt.Fprint(fl.Output(), `fsrepd runs fsrep nodes.
+	fl.SetOutput(io.Discard) // errors are reported below, help on stdout
+	configFile := fl.String("config", "", "YAML file of settings, keys as the flag names (env "+envConfig+"); JSON works too")
+	printConfig := fl.Bool("print-config", false, "print the effective configuration as YAML and exit")
+	cfg.register(fl)
+	file, src, err := cfg.load(fl, configFile, args, getenv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout, &cfg)
+		return exitOK
+	case err != nil:
+		return usageError(stderr, err)
+	case fl.NArg() > 0:
+		return usageError(stderr, fmt.Errorf("unexpected argument %q (the only subcommand is check)", fl.Arg(0)))
+	}
+	if err := cfg.validate(); err != nil {
+		return usageError(stderr, err)
+	}
+	if *printConfig {
+		out, err := cfg.printConfig(file, src)
+		if err != nil {
+			fmt.Fprintln(stderr, "fsrepd:", err)
+			return exitError
+		}
+		_, _ = stdout.Write(out)
+		return exitOK
+	}
+	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return usageError(stderr, err)
+	}
+	if cfg.NodeID == "" {
+		err = runEmbedded(ctx, cfg, src, stdout, log)
+	} else {
+		err = runNode(ctx, cfg, log)
+	}
+	if err != nil {
+		log.Error("fsrepd stopped", "err", err)
+		return exitError
+	}
+	return exitOK
+}
 
-  fsrepd                       embedded 3-node, 3-AZ cluster on loopback (NFS 127.0.0.1:20490-20492)
+func usageError(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "fsrepd: %v\nRun 'fsrepd --help' for usage.\n", err)
+	return exitUsage
+}
+
+func usage(w io.Writer, cfg *config) {
+	fmt.Fprintf(w, `fsrepd runs fsrep nodes.
+
+Usage:
+  fsrepd [flags]                 embedded 3-node, 3-AZ cluster on loopback (NFS 127.0.0.1:20490-20492)
   fsrepd --node-id n1 --az az1 --data-dir /var/lib/fsrep --raft-addr H:7000 --rpc-addr H:7001 \
          --nfs-addr H:2049 --admin-addr H:9090 --bootstrap          first node of a new cluster
   fsrepd ... --join H:7001 --secret-file /etc/fsrep/secret          further nodes
+  fsrepd --config /etc/fsrep/fsrepd.yaml                            the same, from a file
+  fsrepd check --data-dir DIR [--repair]                            check a stopped node's files
 
-Flags:
-`)
-		fl.PrintDefaults()
-	}
-	var fc fileConfig
-	configFile := fl.String("config", "", "JSON file with the flags below as keys (flags override it)")
-	fl.StringVar(&fc.NodeID, "node-id", "", "node ID; empty starts the embedded cluster")
-	fl.StringVar(&fc.AZ, "az", "", "availability zone of this node")
-	fl.StringVar(&fc.Region, "region", "", "region of this node")
-	fl.StringVar(&fc.DataDir, "data-dir", "", "data directory (embedded default: ./fsrep-data)")
-	fl.StringVar(&fc.RaftAddr, "raft-addr", "", "Raft address (listen and advertise)")
-	fl.StringVar(&fc.RPCAddr, "rpc-addr", "", "internode RPC address")
-	fl.StringVar(&fc.NFSAddr, "nfs-addr", "", "NFS and MOUNT address")
-	fl.StringVar(&fc.AdminAddr, "admin-addr", "", "admin HTTP address")
-	fl.BoolVar(&fc.Bootstrap, "bootstrap", false, "form a new cluster from this node")
-	fl.StringVar(&fc.Join, "join", "", "RPC address of a member to join through")
-	fl.StringVar(&fc.SecretFile, "secret-file", "", "file holding the cluster secret (same on every node)")
-	fl.StringVar(&fc.ScrubRate, "scrub-rate", "", "scrub read rate per second, e.g. 16MiB (default 16MiB; 0 disables scrubbing)")
-	fl.StringVar(&fc.ScrubInterval, "scrub-interval", "", "a scrub pass starts at most this often (default 24h)")
-	fl.StringVar(&fc.SweepInterval, "sweep-interval", "", "time between orphan chunk sweeps (default 1h)")
-	fl.StringVar(&fc.GCInterval, "gc-interval", "", "time between garbage collection passes on the leader (default 30s)")
-	fl.StringVar(&fc.OrphanAge, "orphan-age", "", "chunk files changed more recently are never garbage-collected or swept (default 10m)")
-	healFlagSet(fl, &fc)
-	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if *configFile != "" {
-		if err := mergeConfigFile(*configFile, fl, &fc); err != nil {
-			fmt.Fprintln(os.Stderr, "fsrepd:", err)
-			return 2
-		}
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "fsrepd: bad --log-level:", err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+Every setting is a flag, an environment variable FSREP_<NAME> and a key of
+the YAML config file: a flag beats the environment, which beats the file,
+which beats the default (docs/configuration.md).
 
-	var err error
-	if fc.NodeID == "" {
-		err = runEmbedded(ctx, fc, log)
-	} else {
-		err = runNode(ctx, fc, log)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fsrepd:", err)
-		return 1
-	}
-	return 0
+  --config FILE      YAML file of settings, keys as the flag names (env %s);
+                     JSON works too
+  --print-config     print the effective configuration as YAML and exit
+%s
+Exit codes: 0 stopped cleanly, 1 the node failed, 2 bad flags or configuration.
+`, envConfig, cfg.settingsHelp())
 }
 
-// mergeConfigFile fills the fields whose flags were not given.
-func mergeConfigFile(path string, fl *flag.FlagSet, fc *fileConfig) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
+// validate checks every setting's syntax (and that they fit together)
+// without acting on any.
+func (c *config) validate() error {
+	if _, err := newLogger(io.Discard, c.LogFormat, c.LogLevel); err != nil {
 		return err
 	}
-	var file fileConfig
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&file); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+	if c.Secret != "" && c.SecretFile != "" {
+		return errors.New("secret and secret-file exclude each other")
 	}
-	set := map[string]bool{}
-	fl.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	pick := func(name string, dst *string, v string) {
-		if !set[name] && v != "" {
-			*dst = v
-		}
-	}
-	pick("node-id", &fc.NodeID, file.NodeID)
-	pick("az", &fc.AZ, file.AZ)
-	pick("region", &fc.Region, file.Region)
-	pick("data-dir", &fc.DataDir, file.DataDir)
-	pick("raft-addr", &fc.RaftAddr, file.RaftAddr)
-	pick("rpc-addr", &fc.RPCAddr, file.RPCAddr)
-	pick("nfs-addr", &fc.NFSAddr, file.NFSAddr)
-	pick("admin-addr", &fc.AdminAddr, file.AdminAddr)
-	pick("join", &fc.Join, file.Join)
-	pick("secret-file", &fc.SecretFile, file.SecretFile)
-	pick("scrub-rate", &fc.ScrubRate, file.ScrubRate)
-	pick("scrub-interval", &fc.ScrubInterval, file.ScrubInterval)
-	pick("sweep-interval", &fc.SweepInterval, file.SweepInterval)
-	pick("gc-interval", &fc.GCInterval, file.GCInterval)
-	pick("orphan-age", &fc.OrphanAge, file.OrphanAge)
-	pickHeal(pick, fc, file)
-	if !set["bootstrap"] && file.Bootstrap {
-		fc.Bootstrap = true
-	}
-	return nil
+	_, err := c.nodeConfig()
+	return err
 }
 
-func runNode(ctx context.Context, fc fileConfig, log *slog.Logger) error {
+// nodeConfig is the node configuration of the settings, without the
+// secret (see readSecret).
+func (c *config) nodeConfig() (node.Config, error) {
 	cfg := node.Config{
-		NodeID: fc.NodeID, AZ: fc.AZ, Region: fc.Region, DataDir: fc.DataDir,
-		RaftAddr: fc.RaftAddr, RPCAddr: fc.RPCAddr, NFSAddr: fc.NFSAddr, AdminAddr: fc.AdminAddr,
-		Bootstrap: fc.Bootstrap, Join: fc.Join,
+		NodeID: c.NodeID, AZ: c.AZ, Region: c.Region, DataDir: c.DataDir,
+		RaftAddr: c.RaftAddr, RPCAddr: c.RPCAddr, NFSAddr: c.NFSAddr, AdminAddr: c.AdminAddr,
+		Bootstrap: c.Bootstrap, Join: c.Join,
 	}
-	if err := integrityFlags(fc, &cfg); err != nil {
+	if err := integrityFlags(*c, &cfg); err != nil {
+		return cfg, err
+	}
+	if err := healFlags(*c, &cfg); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// readSecret returns the cluster secret given (nil: none).
+func (c *config) readSecret() ([]byte, error) {
+	if c.Secret != "" {
+		return []byte(c.Secret), nil
+	}
+	if c.SecretFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster secret: %w", err)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
+}
+
+// newLogger builds the daemon's logger: text or JSON lines on w. Each node
+// adds its node ID and AZ to every line it logs.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level: %q is not debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format: %q is not text or json", format)
+}
+
+func runNode(ctx context.Context, c config, log *slog.Logger) error {
+	cfg, err := c.nodeConfig()
+	if err != nil {
 		return err
 	}
-	if err := healFlags(fc, &cfg); err != nil {
+	if cfg.Secret, err = c.readSecret(); err != nil {
 		return err
-	}
-	if fc.SecretFile != "" {
-		b, err := os.ReadFile(fc.SecretFile)
-		if err != nil {
-			return fmt.Errorf("reading the cluster secret: %w", err)
-		}
-		cfg.Secret = []byte(strings.TrimSpace(string(b)))
 	}
 	n, err := node.Start(cfg, node.SystemClock{}, log)
 	if err != nil {
 		return err
 	}
-	log.Info("node serving", "node", cfg.NodeID, "az", cfg.AZ, "nfs", n.NFSAddr(), "admin", n.AdminAddr())
+	dlog := log.With("node", cfg.NodeID, "az", cfg.AZ)
+	dlog.Info("node serving", "nfs", n.NFSAddr(), "admin", n.AdminAddr())
 	<-ctx.Done()
-	log.Info("stopping")
+	dlog.Info("stopping")
 	return n.Close()
 }
 
-func runEmbedded(ctx context.Context, fc fileConfig, log *slog.Logger) error {
-	dir := fc.DataDir
+// embeddedSettings are the settings the embedded cluster takes; it runs
+// the defaults of every other one.
+var embeddedSettings = []string{"data-dir", "log-format", "log-level"}
+
+func runEmbedded(ctx context.Context, c config, src sources, stdout io.Writer, log *slog.Logger) error {
+	var ignored []string
+	for name, from := range src {
+		if from != "default" && !slices.Contains(embeddedSettings, name) {
+			ignored = append(ignored, name)
+		}
+	}
+	if len(ignored) > 0 {
+		slices.Sort(ignored)
+		log.Warn("the embedded cluster (no node-id) runs with defaults: settings ignored", "settings", ignored)
+	}
+	dir := c.DataDir
 	if dir == "" {
 		dir = "fsrep-data"
 	}
 	cfg := node.DefaultEmbedded(dir)
-	fmt.Printf("fsrep: starting the embedded 3-AZ cluster (data in %s) ...\n", dir)
+	fmt.Fprintf(stdout, "fsrep: starting the embedded 3-AZ cluster (data in %s) ...\n", dir)
 	e, err := node.StartEmbedded(ctx, cfg, node.SystemClock{}, log)
 	if err != nil {
 		return err
 	}
-	fmt.Printf(`fsrep: ready. Volume %q is exported as /%s on three gateways:
+	fmt.Fprintf(stdout, `fsrep: ready. Volume %q is exported as /%s on three gateways:
   az1 127.0.0.1:%d   az2 127.0.0.1:%d   az3 127.0.0.1:%d
 
 Mount it (Linux):
@@ -208,11 +228,12 @@ Mount it (Linux):
 libnfs URL:
   nfs://127.0.0.1/%s?version=3&nfsport=%d&mountport=%d
 Admin: fsrepctl status   (admin API on 127.0.0.1:%d-%d, token in %s/admin.token)
+Check a node's files once stopped: fsrepd check --data-dir %s
 Press Ctrl-C to stop.
 `, cfg.Volume, cfg.Volume, cfg.NFSPort, cfg.NFSPort+1, cfg.NFSPort+2,
 		cfg.NFSPort, cfg.NFSPort, cfg.Volume, cfg.Volume, cfg.NFSPort, cfg.NFSPort,
-		cfg.AdminPort, cfg.AdminPort+2, dir)
+		cfg.AdminPort, cfg.AdminPort+2, dir, dir)
 	<-ctx.Done()
-	fmt.Println("fsrep: stopping")
+	fmt.Fprintln(stdout, "fsrep: stopping")
 	return e.Close()
 }

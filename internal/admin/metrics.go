@@ -1,21 +1,23 @@
 package admin
 
 import (
-	"bufio"
-	"math"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fsrep/fsrep/replication"
 )
 
-// /metrics speaks the Prometheus text exposition format (version 0.0.4)
-// directly: the handful of gauges and counters below are read from the
-// backend at scrape time, so there is no registry to keep and no
-// dependency to add. Moving to client_golang later means turning each
-// family into a collector with the same name and labels.
+// /metrics is served by client_golang from a prometheus.Registry that
+// belongs to the node (there is no global registry: several nodes share
+// one process in tests and in the embedded cluster). The admin package
+// contributes one collector, NewCollector, which reads the backend's status
+// structs at scrape time; the node adds the gateway's, Raft's and the chunk
+// store's instruments to the same registry.
 //
 // Which node exports what:
 //   - every node: its Raft view (fsrep_raft_*), the volumes of its FSM
@@ -31,173 +33,246 @@ type NFSStats interface {
 	NFSInflight() int
 }
 
-// metricsContentType is the text format's content type.
-const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
-
-func (s *server) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", metricsContentType)
-	w.Header().Set("Cache-Control", "no-store")
-	bw := bufio.NewWriter(w)
-	s.writeMetrics(newMetricWriter(bw))
-	// A write error means the scraper went away; there is no one to tell.
-	_ = bw.Flush()
+// MetricsGatherer is optional on a Backend: the node's own registry, which
+// /metrics then serves instead of one the server builds. The node owns it
+// because the gateway and Raft instruments live there too; in return it
+// must register NewCollector(b) in it, or /metrics loses the admin
+// families. Without it the server serves a registry of NewCollector(b)
+// alone.
+type MetricsGatherer interface {
+	MetricsGatherer() prometheus.Gatherer
 }
 
-func (s *server) writeMetrics(m *metricWriter) {
-	st := s.b.Status()
-	self := s.b.NodeID()
-	leader := st.Leader == self
-
-	m.family("fsrep_raft_leader", "gauge", "1 when this node is the metadata Raft leader, else 0.")
-	m.sample("fsrep_raft_leader", b2f(leader))
-	m.family("fsrep_raft_has_leader", "gauge", "1 when this node knows a metadata Raft leader, else 0.")
-	m.sample("fsrep_raft_has_leader", b2f(st.Leader != ""))
-	m.family("fsrep_raft_term", "gauge", "Current Raft term as this node sees it.")
-	m.sample("fsrep_raft_term", float64(st.Term))
-	m.family("fsrep_raft_commit_index", "gauge", "Raft commit index on this node.")
-	m.sample("fsrep_raft_commit_index", float64(st.CommitIndex))
-	m.family("fsrep_raft_applied_index", "gauge", "Raft log index last applied to this node's metadata.")
-	m.sample("fsrep_raft_applied_index", float64(st.AppliedIndex))
-
-	if vols, err := s.b.FSM().Volumes(); err != nil {
-		s.log.Warn("metrics: reading volumes", "err", err)
+// metricsHandler serves the backend's registry. A collector that fails
+// costs its own families, not the scrape: ContinueOnError serves the rest
+// and the error is logged, so an FSM read error cannot hide the gateway's
+// counters.
+func (s *server) metricsHandler() http.Handler {
+	var g prometheus.Gatherer
+	if mg, ok := s.b.(MetricsGatherer); ok {
+		g = mg.MetricsGatherer()
 	} else {
-		m.family("fsrep_volume_files", "gauge", "Inodes in the volume, the root directory included.")
-		for _, v := range vols {
-			m.sample("fsrep_volume_files", float64(v.Files), "volume", v.Name)
-		}
-		m.family("fsrep_volume_bytes", "gauge", "Logical size of the volume's file data in bytes (not multiplied by the replica count).")
-		for _, v := range vols {
-			m.sample("fsrep_volume_bytes", float64(v.Bytes), "volume", v.Name)
-		}
-		// Only volumes with a quota have a series, so that
-		// fsrep_volume_bytes / fsrep_volume_quota_bytes needs no filter.
-		m.family("fsrep_volume_quota_bytes", "gauge", "Byte quota of the volume (series only for volumes with one).")
-		for _, v := range vols {
-			if v.QuotaBytes > 0 {
-				m.sample("fsrep_volume_quota_bytes", float64(v.QuotaBytes), "volume", v.Name)
-			}
-		}
-		m.family("fsrep_volume_quota_files", "gauge", "File quota of the volume, the root directory included (series only for volumes with one).")
-		for _, v := range vols {
-			if v.QuotaFiles > 0 {
-				m.sample("fsrep_volume_quota_files", float64(v.QuotaFiles), "volume", v.Name)
-			}
-		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(NewCollector(s.b))
+		g = reg
 	}
+	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{s.log},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A cache between Prometheus and the node would serve old values.
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
 
-	if s.healer != nil && leader {
-		s.writeHealerMetrics(m)
+// promLogger is promhttp's error log on slog.
+type promLogger struct{ log *slog.Logger }
+
+func (l promLogger) Println(v ...any) {
+	l.log.Warn("metrics scrape incomplete", "err", fmt.Sprint(v...))
+}
+
+// NewCollector returns the collector of the admin families: Raft status,
+// volumes, the healer's view (on the leader) and the scrubber, read from b
+// and its optional Healer, Scrubber and NFSStats at every scrape. Register
+// it once per backend. A failed read (the FSM's volumes, the replica
+// status) fails its families alone.
+func NewCollector(b Backend) prometheus.Collector {
+	c := &collector{b: b}
+	c.healer, _ = b.(Healer)
+	c.scrubber, _ = b.(Scrubber)
+	c.nfs, _ = b.(NFSStats)
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		x := prometheus.NewDesc(name, help, labels, nil)
+		c.all = append(c.all, x)
+		return x
 	}
-	if s.scrubber != nil {
-		writeScrubMetrics(m, s.scrubber.ScrubStatus())
-	}
-	if s.nfs != nil {
-		m.family("fsrep_nfs_inflight", "gauge", "NFS requests being served by this node's gateway.")
-		m.sample("fsrep_nfs_inflight", float64(s.nfs.NFSInflight()))
+	c.raftLeader = d("fsrep_raft_leader", "1 when this node is the metadata Raft leader, else 0.")
+	c.raftHasLeader = d("fsrep_raft_has_leader", "1 when this node knows a metadata Raft leader, else 0.")
+	c.raftState = d("fsrep_raft_state", "This node's Raft state: 1 for the current one.", "state")
+	c.raftTerm = d("fsrep_raft_term", "Current Raft term as this node sees it.")
+	c.raftCommit = d("fsrep_raft_commit_index", "Raft commit index on this node.")
+	c.raftApplied = d("fsrep_raft_applied_index", "Raft log index last applied to this node's metadata.")
+
+	c.volFiles = d("fsrep_volume_files", "Inodes in the volume, the root directory included.", "volume")
+	c.volBytes = d("fsrep_volume_bytes", "Logical size of the volume's file data in bytes (not multiplied by the replica count).", "volume")
+	c.volQuotaBytes = d("fsrep_volume_quota_bytes", "Byte quota of the volume (series only for volumes with one).", "volume")
+	c.volQuotaFiles = d("fsrep_volume_quota_files", "File quota of the volume, the root directory included (series only for volumes with one).", "volume")
+
+	c.nodeUp = d("fsrep_node_up", "1 when the leader hears the node's heartbeats on time, else 0 (suspect or down).", "node", "az")
+	c.nodeState = d("fsrep_node_state", "The node's liveness state as the leader sees it: 1 for the current state.", "node", "az", "state")
+	c.nodeDraining = d("fsrep_node_draining", "1 while the node is being drained.", "node", "az")
+	c.nodeChunks = d("fsrep_node_chunks", "Chunk replicas the metadata places on the node.", "node", "az")
+	c.nodeFree = d("fsrep_node_free_bytes", "Free bytes on the node's data disk from its last heartbeat.", "node", "az")
+	c.azDown = d("fsrep_az_down", "1 when every node of the AZ is down.", "az")
+
+	c.repairPaused = d("fsrep_repair_paused", "1 while repair is paused by an operator.")
+	c.repairQueue = d("fsrep_repair_queue", "Chunks waiting for a copy or a move.")
+	c.repairQueueUrgent = d("fsrep_repair_queue_urgent", "Chunks waiting for a copy with a single healthy replica left.")
+	c.repairInflight = d("fsrep_repair_inflight", "Chunk copies in flight.")
+	c.repairCopied = d("fsrep_repair_copied_total", "Chunk copies completed since this node became leader.")
+	c.repairCopiedBytes = d("fsrep_repair_copied_bytes_total", "Bytes copied by repair since this node became leader.")
+	c.repairFailed = d("fsrep_repair_failed_total", "Chunk copies that failed since this node became leader.")
+	c.chunks = d("fsrep_chunks", "Chunks of the volume by replication state (corrupt counts replicas).", "volume", "state")
+	c.replicasHealthy = d("fsrep_replicas_healthy", "Healthy chunk replicas of the volume in the AZ.", "volume", "az")
+
+	c.scrubPaused = d("fsrep_scrub_paused", "1 while this node's scrubber is paused.")
+	c.scrubPassChunks = d("fsrep_scrub_pass_chunks", "Chunks on this node when the current scrub pass began.")
+	c.scrubPassScanned = d("fsrep_scrub_pass_scanned_chunks", "Chunks verified so far in the current scrub pass.")
+	c.scrubPassBytes = d("fsrep_scrub_pass_scanned_bytes", "Bytes verified so far in the current scrub pass.")
+	c.scrubPasses = d("fsrep_scrub_passes_total", "Scrub passes completed since the node started.")
+	c.scrubCorrupt = d("fsrep_scrub_corrupt_total", "Corrupt replicas the scrubber found since the node started.")
+	c.scrubRepaired = d("fsrep_scrub_repaired_total", "Of the corrupt replicas found, those dropped for repair or removed.")
+	c.scrubErrors = d("fsrep_scrub_errors_total", "Chunk files the scrubber could not check or report.")
+	c.readCorrupt = d("fsrep_read_corrupt_total", "Replicas that answered a read through this node with a checksum error.")
+
+	c.nfsInflight = d("fsrep_nfs_inflight", "NFS requests being served by this node's gateway.")
+	return c
+}
+
+// collector reads the backend on every scrape; it keeps no state but its
+// descriptors.
+type collector struct {
+	b        Backend
+	healer   Healer
+	scrubber Scrubber
+	nfs      NFSStats
+
+	all []*prometheus.Desc // every descriptor below, for Describe
+
+	raftLeader, raftHasLeader, raftState, raftTerm, raftCommit, raftApplied *prometheus.Desc
+	volFiles, volBytes, volQuotaBytes, volQuotaFiles                        *prometheus.Desc
+	nodeUp, nodeState, nodeDraining, nodeChunks, nodeFree, azDown           *prometheus.Desc
+	repairPaused, repairQueue, repairQueueUrgent, repairInflight            *prometheus.Desc
+	repairCopied, repairCopiedBytes, repairFailed, chunks, replicasHealthy  *prometheus.Desc
+	scrubPaused, scrubPassChunks, scrubPassScanned, scrubPassBytes          *prometheus.Desc
+	scrubPasses, scrubCorrupt, scrubRepaired, scrubErrors, readCorrupt      *prometheus.Desc
+	nfsInflight                                                             *prometheus.Desc
+}
+
+// Describe sends every descriptor, also those of the optional parts the
+// backend lacks: a checked collector may send fewer metrics than it
+// describes, never more.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.all {
+		ch <- d
 	}
 }
 
-func (s *server) writeHealerMetrics(m *metricWriter) {
-	rs := s.healer.RepairStatus()
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
 
-	m.family("fsrep_node_up", "gauge", "1 when the leader hears the node's heartbeats on time, else 0 (suspect or down).")
-	for _, n := range rs.Nodes {
-		m.sample("fsrep_node_up", b2f(n.State == replication.StateUp), "node", n.ID, "az", n.AZ)
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.Status()
+	leader := st.Leader == c.b.NodeID()
+	gauge(ch, c.raftLeader, b2f(leader))
+	gauge(ch, c.raftHasLeader, b2f(st.Leader != ""))
+	// Every state has a series, so that a change of state is a change of
+	// value rather than a series appearing and another disappearing.
+	for _, s := range []string{"Follower", "Candidate", "Leader", "Shutdown"} {
+		gauge(ch, c.raftState, b2f(st.State == s), s)
 	}
-	// Every state is written for every node, so that a state change is a
-	// change of value rather than a series appearing and disappearing.
-	m.family("fsrep_node_state", "gauge", "The node's liveness state as the leader sees it: 1 for the current state.")
+	gauge(ch, c.raftTerm, float64(st.Term))
+	gauge(ch, c.raftCommit, float64(st.CommitIndex))
+	gauge(ch, c.raftApplied, float64(st.AppliedIndex))
+
+	if vols, err := c.b.FSM().Volumes(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.volFiles, fmt.Errorf("reading volumes: %w", err))
+	} else {
+		for _, v := range vols {
+			gauge(ch, c.volFiles, float64(v.Files), v.Name)
+			gauge(ch, c.volBytes, float64(v.Bytes), v.Name)
+			// Only volumes with a quota have a series, so that
+			// fsrep_volume_bytes / fsrep_volume_quota_bytes needs no filter.
+			if v.QuotaBytes > 0 {
+				gauge(ch, c.volQuotaBytes, float64(v.QuotaBytes), v.Name)
+			}
+			if v.QuotaFiles > 0 {
+				gauge(ch, c.volQuotaFiles, float64(v.QuotaFiles), v.Name)
+			}
+		}
+	}
+
+	if c.healer != nil && leader {
+		c.collectHealer(ch)
+	}
+	if c.scrubber != nil {
+		c.collectScrub(ch, c.scrubber.ScrubStatus())
+	}
+	if c.nfs != nil {
+		gauge(ch, c.nfsInflight, float64(c.nfs.NFSInflight()))
+	}
+}
+
+func (c *collector) collectHealer(ch chan<- prometheus.Metric) {
+	rs := c.healer.RepairStatus()
 	for _, n := range rs.Nodes {
+		gauge(ch, c.nodeUp, b2f(n.State == replication.StateUp), n.ID, n.AZ)
 		for _, state := range []replication.NodeState{replication.StateUp, replication.StateSuspect, replication.StateDown} {
-			m.sample("fsrep_node_state", b2f(n.State == state), "node", n.ID, "az", n.AZ, "state", string(state))
+			gauge(ch, c.nodeState, b2f(n.State == state), n.ID, n.AZ, string(state))
+		}
+		gauge(ch, c.nodeDraining, b2f(n.Draining), n.ID, n.AZ)
+		gauge(ch, c.nodeChunks, float64(n.Chunks), n.ID, n.AZ)
+		if n.FreeBytes >= 0 { // -1: not reported yet
+			gauge(ch, c.nodeFree, float64(n.FreeBytes), n.ID, n.AZ)
 		}
 	}
-	m.family("fsrep_node_draining", "gauge", "1 while the node is being drained.")
-	for _, n := range rs.Nodes {
-		m.sample("fsrep_node_draining", b2f(n.Draining), "node", n.ID, "az", n.AZ)
-	}
-	m.family("fsrep_node_chunks", "gauge", "Chunk replicas the metadata places on the node.")
-	for _, n := range rs.Nodes {
-		m.sample("fsrep_node_chunks", float64(n.Chunks), "node", n.ID, "az", n.AZ)
-	}
-	m.family("fsrep_node_free_bytes", "gauge", "Free bytes on the node's data disk from its last heartbeat.")
-	for _, n := range rs.Nodes {
-		if n.FreeBytes >= 0 {
-			m.sample("fsrep_node_free_bytes", float64(n.FreeBytes), "node", n.ID, "az", n.AZ)
-		}
-	}
-	m.family("fsrep_az_down", "gauge", "1 when every node of the AZ is down.")
 	for _, az := range rs.AZs {
-		m.sample("fsrep_az_down", b2f(az.Down), "az", az.AZ)
+		gauge(ch, c.azDown, b2f(az.Down), az.AZ)
 	}
+	gauge(ch, c.repairPaused, b2f(rs.Paused))
+	gauge(ch, c.repairQueue, float64(rs.Queue))
+	gauge(ch, c.repairQueueUrgent, float64(rs.QueueUrgent))
+	gauge(ch, c.repairInflight, float64(rs.InFlight))
+	counter(ch, c.repairCopied, float64(rs.Copied))
+	counter(ch, c.repairCopiedBytes, float64(rs.CopiedBytes))
+	counter(ch, c.repairFailed, float64(rs.Failed))
 
-	m.family("fsrep_repair_paused", "gauge", "1 while repair is paused by an operator.")
-	m.sample("fsrep_repair_paused", b2f(rs.Paused))
-	m.family("fsrep_repair_queue", "gauge", "Chunks waiting for a copy or a move.")
-	m.sample("fsrep_repair_queue", float64(rs.Queue))
-	m.family("fsrep_repair_queue_urgent", "gauge", "Chunks waiting for a copy with a single healthy replica left.")
-	m.sample("fsrep_repair_queue_urgent", float64(rs.QueueUrgent))
-	m.family("fsrep_repair_inflight", "gauge", "Chunk copies in flight.")
-	m.sample("fsrep_repair_inflight", float64(rs.InFlight))
-	m.family("fsrep_repair_copied_total", "counter", "Chunk copies completed since this node became leader.")
-	m.sample("fsrep_repair_copied_total", float64(rs.Copied))
-	m.family("fsrep_repair_copied_bytes_total", "counter", "Bytes copied by repair since this node became leader.")
-	m.sample("fsrep_repair_copied_bytes_total", float64(rs.CopiedBytes))
-	m.family("fsrep_repair_failed_total", "counter", "Chunk copies that failed since this node became leader.")
-	m.sample("fsrep_repair_failed_total", float64(rs.Failed))
-
-	vols, err := s.healer.ReplicaStatus("")
+	vols, err := c.healer.ReplicaStatus("")
 	if err != nil {
-		s.log.Warn("metrics: replica status", "err", err)
+		ch <- prometheus.NewInvalidMetric(c.chunks, fmt.Errorf("replica status: %w", err))
 		return
 	}
-	m.family("fsrep_chunks", "gauge", "Chunks of the volume by replication state (corrupt counts replicas).")
 	for _, v := range vols {
-		for _, c := range []struct {
+		for _, s := range []struct {
 			state string
 			n     int
 		}{
 			{"healthy", v.Healthy}, {"under_replicated", v.UnderReplicated}, {"unavailable", v.Unavailable},
 			{"misplaced", v.Misplaced}, {"draining", v.Draining}, {"corrupt", v.Corrupt},
 		} {
-			m.sample("fsrep_chunks", float64(c.n), "volume", v.Volume, "state", c.state)
+			gauge(ch, c.chunks, float64(s.n), v.Volume, s.state)
 		}
-	}
-	m.family("fsrep_replicas_healthy", "gauge", "Healthy chunk replicas of the volume in the AZ.")
-	for _, v := range vols {
 		azs := make([]string, 0, len(v.PerAZ))
 		for az := range v.PerAZ {
 			azs = append(azs, az)
 		}
 		sort.Strings(azs)
 		for _, az := range azs {
-			m.sample("fsrep_replicas_healthy", float64(v.PerAZ[az]), "volume", v.Volume, "az", az)
+			gauge(ch, c.replicasHealthy, float64(v.PerAZ[az]), v.Volume, az)
 		}
 	}
 }
 
-func writeScrubMetrics(m *metricWriter, sc replication.ScrubStatus) {
-	m.family("fsrep_scrub_paused", "gauge", "1 while this node's scrubber is paused.")
-	m.sample("fsrep_scrub_paused", b2f(sc.Paused))
-	m.family("fsrep_scrub_pass_chunks", "gauge", "Chunks on this node when the current scrub pass began.")
-	m.sample("fsrep_scrub_pass_chunks", float64(sc.PassChunks))
-	m.family("fsrep_scrub_pass_scanned_chunks", "gauge", "Chunks verified so far in the current scrub pass.")
-	m.sample("fsrep_scrub_pass_scanned_chunks", float64(sc.Scanned))
+func (c *collector) collectScrub(ch chan<- prometheus.Metric, sc replication.ScrubStatus) {
+	gauge(ch, c.scrubPaused, b2f(sc.Paused))
+	gauge(ch, c.scrubPassChunks, float64(sc.PassChunks))
+	gauge(ch, c.scrubPassScanned, float64(sc.Scanned))
 	// A gauge, not fsrep_scrub_scanned_bytes_total: ScrubStatus counts the
 	// bytes of the current pass only, and a counter must never go down.
-	m.family("fsrep_scrub_pass_scanned_bytes", "gauge", "Bytes verified so far in the current scrub pass.")
-	m.sample("fsrep_scrub_pass_scanned_bytes", float64(sc.ScannedBytes))
-	m.family("fsrep_scrub_passes_total", "counter", "Scrub passes completed since the node started.")
-	m.sample("fsrep_scrub_passes_total", float64(sc.Passes))
-	m.family("fsrep_scrub_corrupt_total", "counter", "Corrupt replicas the scrubber found since the node started.")
-	m.sample("fsrep_scrub_corrupt_total", float64(sc.Corrupt))
-	m.family("fsrep_scrub_repaired_total", "counter", "Of the corrupt replicas found, those dropped for repair or removed.")
-	m.sample("fsrep_scrub_repaired_total", float64(sc.Repaired))
-	m.family("fsrep_scrub_errors_total", "counter", "Chunk files the scrubber could not check or report.")
-	m.sample("fsrep_scrub_errors_total", float64(sc.Errors))
-	m.family("fsrep_read_corrupt_total", "counter", "Replicas that answered a read through this node with a checksum error.")
-	m.sample("fsrep_read_corrupt_total", float64(sc.ReadCorrupt.Found))
+	gauge(ch, c.scrubPassBytes, float64(sc.ScannedBytes))
+	counter(ch, c.scrubPasses, float64(sc.Passes))
+	counter(ch, c.scrubCorrupt, float64(sc.Corrupt))
+	counter(ch, c.scrubRepaired, float64(sc.Repaired))
+	counter(ch, c.scrubErrors, float64(sc.Errors))
+	counter(ch, c.readCorrupt, float64(sc.ReadCorrupt.Found))
 }
 
 func b2f(b bool) float64 {
@@ -205,58 +280,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// metricWriter writes the text exposition format. Families are written
-// whole, one after another: HELP and TYPE, then every sample.
-type metricWriter struct {
-	w            *bufio.Writer
-	help, labels *strings.Replacer
-}
-
-func newMetricWriter(w *bufio.Writer) *metricWriter {
-	return &metricWriter{
-		w:      w,
-		help:   strings.NewReplacer(`\`, `\\`, "\n", `\n`),
-		labels: strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`),
-	}
-}
-
-func (m *metricWriter) family(name, typ, help string) {
-	m.w.WriteString("# HELP " + name + " " + m.help.Replace(help) + "\n")
-	m.w.WriteString("# TYPE " + name + " " + typ + "\n")
-}
-
-// sample writes one sample; labels are name, value pairs.
-func (m *metricWriter) sample(name string, v float64, labels ...string) {
-	m.w.WriteString(name)
-	if len(labels) > 0 {
-		m.w.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				m.w.WriteByte(',')
-			}
-			m.w.WriteString(labels[i] + `="` + m.labels.Replace(labels[i+1]) + `"`)
-		}
-		m.w.WriteByte('}')
-	}
-	m.w.WriteByte(' ')
-	m.w.WriteString(formatValue(v))
-	m.w.WriteByte('\n')
-}
-
-// formatValue writes integers exactly (an index of 10^7 as 10000000, not
-// 1e+07) and anything else in Go's shortest float form.
-func formatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case v == math.Trunc(v) && math.Abs(v) < 1<<53:
-		return strconv.FormatInt(int64(v), 10)
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }

@@ -1,22 +1,30 @@
 package admin
 
 import (
-	"bufio"
-	"fmt"
+	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
-	"strconv"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/fsrep/fsrep/internal/admin/admintest"
 	"github.com/fsrep/fsrep/replication"
 )
 
 // scrape fetches /metrics with the token, checks the status and content
-// type, and parses the body strictly.
+// type, parses the body with Prometheus's own text parser and lints it
+// against the naming conventions (base units, _total on counters, help on
+// every family). It returns every sample as series -> value, the series
+// written name{label="value",...} with the labels sorted by name.
 func scrape(t *testing.T, srv *httptest.Server) map[string]float64 {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+PathMetrics, nil)
@@ -30,122 +38,68 @@ func scrape(t *testing.T, srv *httptest.Server) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != metricsContentType {
-		t.Fatalf("metrics: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Fatalf("metrics: %d %q\n%s", resp.StatusCode, ct, body)
 	}
-	samples, err := parseExposition(string(body))
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("metrics do not parse: %v\n%s", err, body)
 	}
-	return samples
-}
-
-var (
-	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	sampleLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$`)
-	labelPair  = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\["\\n])*)"(,|$)`)
-)
-
-func metricType(s string) bool {
-	switch s {
-	case "counter", "gauge", "histogram", "summary", "untyped":
-		return true
+	list := make([]*dto.MetricFamily, 0, len(families))
+	for _, mf := range families {
+		list = append(list, mf)
 	}
-	return false
+	problems, err := promlint.NewWithMetricFamilies(list).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	return flatten(t, families)
 }
 
-// parseExposition checks text against the Prometheus text format as
-// Prometheus reads it, and returns each series (name{labels} as written)
-// with its value. It refuses what the real parser refuses and a little
-// more: a sample outside its family, a family declared twice, a HELP
-// without a TYPE, a counter not ending in _total, a duplicate series.
-func parseExposition(text string) (map[string]float64, error) {
+// flatten turns parsed families into series -> value; a duplicate series
+// fails the test (the text parser accepts them).
+func flatten(t *testing.T, families map[string]*dto.MetricFamily) map[string]float64 {
+	t.Helper()
 	out := map[string]float64{}
-	declared := map[string]bool{}
-	family, ftype := "", ""
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		fail := func(format string, args ...any) error {
-			return fmt.Errorf("line %d %q: %s", n, line, fmt.Sprintf(format, args...))
+	add := func(name string, labels []*dto.LabelPair, v float64, extra ...string) {
+		pairs := make([]string, 0, len(labels)+1)
+		for _, l := range labels {
+			pairs = append(pairs, l.GetName()+`="`+l.GetValue()+`"`)
 		}
-		switch {
-		case strings.HasPrefix(line, "# HELP "):
-			f := strings.SplitN(line[len("# HELP "):], " ", 2)
-			if len(f) != 2 || !metricName.MatchString(f[0]) || f[1] == "" {
-				return nil, fail("bad HELP")
+		if len(extra) == 2 {
+			pairs = append(pairs, extra[0]+`="`+extra[1]+`"`)
+		}
+		sort.Strings(pairs)
+		key := name
+		if len(pairs) > 0 {
+			key += "{" + strings.Join(pairs, ",") + "}"
+		}
+		if _, dup := out[key]; dup {
+			t.Errorf("duplicate series %s", key)
+		}
+		out[key] = v
+	}
+	for name, mf := range families {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, m.GetLabel(), m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				add(name, m.GetLabel(), m.GetGauge().GetValue())
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				add(name+"_count", m.GetLabel(), float64(h.GetSampleCount()))
+				add(name+"_sum", m.GetLabel(), h.GetSampleSum())
+			default:
+				add(name, m.GetLabel(), m.GetUntyped().GetValue())
 			}
-			if declared[f[0]] {
-				return nil, fail("family declared twice")
-			}
-			declared[f[0]], family, ftype = true, f[0], ""
-		case strings.HasPrefix(line, "# TYPE "):
-			f := strings.Fields(line[len("# TYPE "):])
-			if len(f) != 2 || f[0] != family || !metricType(f[1]) || ftype != "" {
-				return nil, fail("TYPE must follow its HELP once")
-			}
-			ftype = f[1]
-			if ftype == "counter" && !strings.HasSuffix(family, "_total") {
-				return nil, fail("counter name must end in _total")
-			}
-		case strings.HasPrefix(line, "#"), line == "":
-			return nil, fail("unexpected comment or blank line")
-		default:
-			m := sampleLine.FindStringSubmatch(line)
-			if m == nil {
-				return nil, fail("not a sample")
-			}
-			if m[1] != family || ftype == "" {
-				return nil, fail("sample outside its family %q", family)
-			}
-			labels := m[3]
-			seen := map[string]bool{}
-			for labels != "" {
-				lp := labelPair.FindStringSubmatch(labels)
-				if lp == nil || !labelName.MatchString(lp[1]) || seen[lp[1]] {
-					return nil, fail("bad labels")
-				}
-				seen[lp[1]] = true
-				labels = labels[len(lp[0]):]
-			}
-			if m[2] == "{}" {
-				return nil, fail("empty label set")
-			}
-			v, err := strconv.ParseFloat(m[4], 64)
-			if err != nil {
-				return nil, fail("bad value")
-			}
-			key := m[1] + m[2]
-			if _, dup := out[key]; dup {
-				return nil, fail("duplicate series")
-			}
-			out[key] = v
 		}
 	}
-	return out, sc.Err()
-}
-
-func TestParseExpositionRejects(t *testing.T) {
-	for _, bad := range []string{
-		"x 1\n",
-		"# HELP x h\nx 1\n",
-		"# HELP x h\n# TYPE x gauge\ny 1\n",
-		"# HELP x h\n# TYPE x gauge\nx{a=\"1\"} 1\nx{a=\"1\"} 2\n",
-		"# HELP x h\n# TYPE x gauge\nx{a=\"1\",a=\"2\"} 1\n",
-		"# HELP x h\n# TYPE x gauge\nx{a=\"\"\"} 1\n",
-		"# HELP x h\n# TYPE x gauge\nx 1e\n",
-		"# HELP x h\n# TYPE x counter\nx 1\n",
-		"# HELP x h\n# TYPE x gauge\n# HELP x h\n# TYPE x gauge\n",
-	} {
-		if _, err := parseExposition(bad); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-	got, err := parseExposition("# HELP x a \\\\ help\\n\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\",b=\"\"} +Inf\n")
-	if err != nil || len(got) != 1 {
-		t.Fatalf("escaped sample: %v %v", got, err)
-	}
+	return out
 }
 
 func TestMetrics(t *testing.T) {
@@ -171,21 +125,24 @@ func TestMetrics(t *testing.T) {
 	for series, want := range map[string]float64{
 		`fsrep_raft_leader`:                                    1,
 		`fsrep_raft_has_leader`:                                1,
+		`fsrep_raft_state{state="Leader"}`:                     1,
+		`fsrep_raft_state{state="Follower"}`:                   0,
+		`fsrep_raft_state{state="Candidate"}`:                  0,
 		`fsrep_raft_term`:                                      1,
 		`fsrep_raft_applied_index`:                             float64(b.FSM().AppliedIndex()),
 		`fsrep_volume_files{volume="data"}`:                    1,
 		`fsrep_volume_bytes{volume="data"}`:                    0,
 		`fsrep_volume_quota_bytes{volume="capped"}`:            1 << 30,
 		`fsrep_volume_quota_files{volume="capped"}`:            99,
-		`fsrep_node_up{node="n1",az="az1"}`:                    1,
-		`fsrep_node_up{node="n2",az="az2"}`:                    0,
-		`fsrep_node_up{node="n3",az="az3"}`:                    0,
-		`fsrep_node_state{node="n2",az="az2",state="suspect"}`: 1,
-		`fsrep_node_state{node="n2",az="az2",state="up"}`:      0,
-		`fsrep_node_state{node="n3",az="az3",state="down"}`:    1,
-		`fsrep_node_chunks{node="n1",az="az1"}`:                17,
-		`fsrep_node_free_bytes{node="n1",az="az1"}`:            1 << 40,
-		`fsrep_node_draining{node="n1",az="az1"}`:              0,
+		`fsrep_node_up{az="az1",node="n1"}`:                    1,
+		`fsrep_node_up{az="az2",node="n2"}`:                    0,
+		`fsrep_node_up{az="az3",node="n3"}`:                    0,
+		`fsrep_node_state{az="az2",node="n2",state="suspect"}`: 1,
+		`fsrep_node_state{az="az2",node="n2",state="up"}`:      0,
+		`fsrep_node_state{az="az3",node="n3",state="down"}`:    1,
+		`fsrep_node_chunks{az="az1",node="n1"}`:                17,
+		`fsrep_node_free_bytes{az="az1",node="n1"}`:            1 << 40,
+		`fsrep_node_draining{az="az1",node="n1"}`:              0,
 		`fsrep_az_down{az="az3"}`:                              1,
 		`fsrep_az_down{az="az1"}`:                              0,
 		`fsrep_repair_paused`:                                  0,
@@ -195,12 +152,12 @@ func TestMetrics(t *testing.T) {
 		`fsrep_repair_copied_total`:                            40,
 		`fsrep_repair_copied_bytes_total`:                      160 << 20,
 		`fsrep_repair_failed_total`:                            1,
-		`fsrep_chunks{volume="data",state="healthy"}`:          6,
-		`fsrep_chunks{volume="data",state="under_replicated"}`: 3,
-		`fsrep_chunks{volume="data",state="unavailable"}`:      1,
-		`fsrep_chunks{volume="data",state="corrupt"}`:          2,
-		`fsrep_chunks{volume="data",state="misplaced"}`:        0,
-		`fsrep_replicas_healthy{volume="data",az="az2"}`:       6,
+		`fsrep_chunks{state="healthy",volume="data"}`:          6,
+		`fsrep_chunks{state="under_replicated",volume="data"}`: 3,
+		`fsrep_chunks{state="unavailable",volume="data"}`:      1,
+		`fsrep_chunks{state="corrupt",volume="data"}`:          2,
+		`fsrep_chunks{state="misplaced",volume="data"}`:        0,
+		`fsrep_replicas_healthy{az="az2",volume="data"}`:       6,
 		`fsrep_scrub_paused`:                                   0,
 		`fsrep_scrub_pass_chunks`:                              100,
 		`fsrep_scrub_pass_scanned_chunks`:                      30,
@@ -216,7 +173,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
 		}
 	}
-	if _, ok := got[`fsrep_node_free_bytes{node="n2",az="az2"}`]; ok {
+	if _, ok := got[`fsrep_node_free_bytes{az="az2",node="n2"}`]; ok {
 		t.Error("an unknown free space must not be exported")
 	}
 	if _, ok := got[`fsrep_volume_quota_bytes{volume="data"}`]; ok {
@@ -236,8 +193,8 @@ func TestMetrics(t *testing.T) {
 	st.Leader, st.State = "n2", "Follower"
 	b.SetStatus(st)
 	got = scrape(t, srv)
-	if got["fsrep_raft_leader"] != 0 || got["fsrep_raft_has_leader"] != 1 {
-		t.Errorf("follower raft metrics: %v %v", got["fsrep_raft_leader"], got["fsrep_raft_has_leader"])
+	if got["fsrep_raft_leader"] != 0 || got["fsrep_raft_has_leader"] != 1 || got[`fsrep_raft_state{state="Follower"}`] != 1 || got[`fsrep_raft_state{state="Leader"}`] != 0 {
+		t.Errorf("follower raft metrics: leader %v has leader %v follower %v", got["fsrep_raft_leader"], got["fsrep_raft_has_leader"], got[`fsrep_raft_state{state="Follower"}`])
 	}
 	for series := range got {
 		if strings.HasPrefix(series, "fsrep_repair_") || strings.HasPrefix(series, "fsrep_node_") || strings.HasPrefix(series, "fsrep_chunks") {
@@ -272,25 +229,71 @@ func TestMetricsWithoutHealer(t *testing.T) {
 	}
 }
 
-func TestMetricWriterEscapes(t *testing.T) {
-	var sb strings.Builder
-	bw := bufio.NewWriter(&sb)
-	m := newMetricWriter(bw)
-	m.family("x_total", "counter", "back\\slash and\nnewline")
-	m.sample("x_total", 3, "volume", "a\"b\\c\nd", "az", "")
-	m.family("y", "gauge", "big and small")
-	m.sample("y", 1e7)
-	m.sample("y", 0.25, "k", "v")
-	if err := bw.Flush(); err != nil {
+// registryBackend brings its own registry, as the node does.
+type registryBackend struct {
+	*admintest.Backend
+	reg *prometheus.Registry
+}
+
+func (b registryBackend) MetricsGatherer() prometheus.Gatherer { return b.reg }
+
+// A backend with a registry has it served, with the admin collector in it.
+func TestMetricsBackendRegistry(t *testing.T) {
+	b := admintest.New(t, threeAZs...)
+	reg := prometheus.NewPedanticRegistry()
+	extra := prometheus.NewCounter(prometheus.CounterOpts{Name: "fsrep_test_events_total", Help: "Events of the test."})
+	extra.Add(3)
+	reg.MustRegister(NewCollector(b), extra)
+	srv := httptest.NewServer(NewServer(registryBackend{b, reg}, testToken, testLogger(t)))
+	defer srv.Close()
+	got := scrape(t, srv)
+	if got["fsrep_test_events_total"] != 3 || got["fsrep_raft_leader"] != 1 || got["fsrep_repair_queue"] != 0 {
+		t.Errorf("backend registry not served whole: %v", got)
+	}
+	if _, ok := got["fsrep_repair_queue"]; !ok {
+		t.Error("the admin collector is missing from the backend's registry")
+	}
+}
+
+// failingReplicas is a healer whose replica status cannot be read.
+type failingReplicas struct{ *admintest.Backend }
+
+func (failingReplicas) ReplicaStatus(string) ([]replication.ReplicaStatus, error) {
+	return nil, errors.New("replica status unavailable")
+}
+
+// A family that cannot be read is left out; the rest is still served.
+func TestMetricsPartialFailure(t *testing.T) {
+	b := admintest.New(t, threeAZs...)
+	b.SetRepair(replication.RepairStatus{Queue: 5})
+	srv := httptest.NewServer(NewServer(failingReplicas{b}, testToken, testLogger(t)))
+	defer srv.Close()
+	got := scrape(t, srv)
+	if got["fsrep_repair_queue"] != 5 || got["fsrep_raft_leader"] != 1 {
+		t.Errorf("the readable families are missing: %v", got)
+	}
+	for series := range got {
+		if strings.HasPrefix(series, "fsrep_chunks") {
+			t.Errorf("exported %s from a failed replica status", series)
+		}
+	}
+}
+
+// The collector describes what it collects: a pedantic registry checks
+// every metric against the descriptors, for a leader with every optional
+// part.
+func TestCollectorPedantic(t *testing.T) {
+	b := admintest.New(t, threeAZs...)
+	b.SetReplicaStatus(replication.ReplicaStatus{Volume: "data", PerAZ: map[string]int{"az1": 1}})
+	b.SetNodeFree("n1", 1)
+	b.SetNFSInflight(1)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(NewCollector(b))
+	mfs, err := reg.Gather()
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# HELP x_total back\\\\slash and\\nnewline\n# TYPE x_total counter\n" +
-		"x_total{volume=\"a\\\"b\\\\c\\nd\",az=\"\"} 3\n" +
-		"# HELP y big and small\n# TYPE y gauge\ny 10000000\ny{k=\"v\"} 0.25\n"
-	if sb.String() != want {
-		t.Fatalf("got\n%s\nwant\n%s", sb.String(), want)
-	}
-	if _, err := parseExposition(sb.String()); err != nil {
-		t.Fatal(err)
+	if len(mfs) == 0 {
+		t.Error("gathered nothing")
 	}
 }

@@ -43,7 +43,6 @@ type server struct {
 	// The optional parts of b, nil when it lacks them.
 	healer     Healer
 	scrubber   Scrubber
-	nfs        NFSStats
 	locator    Locator
 	transferer LeaderTransferer
 	// http calls other nodes' admin APIs (leader forwarding, ?all=1).
@@ -53,13 +52,13 @@ type server struct {
 // NewServer returns the admin API handler. token is the bearer token every
 // path but /healthz and /readyz requires; an empty token refuses them all.
 // The repair, replica, drain and remove endpoints need b to implement
-// Healer, the scrub endpoints Scrubber; /metrics shows what b offers.
+// Healer, the scrub endpoints Scrubber; /metrics serves b's registry
+// (MetricsGatherer) or, without one, what NewCollector reads from b.
 func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	s := &server{b: b, token: sha256.Sum256([]byte(token)), open: token != "", log: log,
 		http: &http.Client{Timeout: peerTimeout}}
 	s.healer, _ = b.(Healer)
 	s.scrubber, _ = b.(Scrubber)
-	s.nfs, _ = b.(NFSStats)
 	s.locator, _ = b.(Locator)
 	s.transferer, _ = b.(LeaderTransferer)
 
@@ -77,7 +76,7 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	api.HandleFunc("POST "+PathLeaderTransfer, s.withTransferer(s.leaderOnly(s.handleTransfer)))
 	api.HandleFunc("GET "+PathVolumes+"/{name}"+exportSuffix, s.handleExport)
 	api.HandleFunc("PUT "+PathVolumes+"/{name}"+exportSuffix, s.handleSetExport)
-	api.HandleFunc("GET "+PathMetrics, s.handleMetrics)
+	api.Handle("GET "+PathMetrics, s.metricsHandler())
 
 	// The healer runs on the leader: these are answered there.
 	healer := func(h http.HandlerFunc) http.HandlerFunc { return s.withHealer(s.leaderOnly(h)) }
@@ -87,6 +86,10 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	api.HandleFunc("GET "+PathReplicas, healer(s.handleReplicas))
 	api.HandleFunc("POST "+PathNodes+"/{id}"+drainSuffix, healer(s.handleDrain))
 	api.HandleFunc("DELETE "+PathNodes+"/{id}", healer(s.handleRemoveNode))
+	// The consistency check runs on the leader (check.go).
+	s.routeCheck(api)
+	// One node in detail, and its Raft role (nodes_ops.go).
+	s.routeNodeOps(api)
 
 	// Each node scrubs its own chunks.
 	api.HandleFunc("GET "+PathScrub, s.withScrubber(s.handleScrub))

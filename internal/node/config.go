@@ -76,6 +76,17 @@ type Config struct {
 	OrphanAge time.Duration
 }
 
+// WithDefaults returns c with every tuning field left zero (integrity and
+// self-healing) set to the default the node runs with: what fsrepd
+// --print-config and docs/configuration.md must agree with.
+func (c Config) WithDefaults() Config {
+	c = c.withIntegrityDefaults()
+	lc, hc := c.livenessConfig(), c.healerConfig()
+	c.HeartbeatInterval, c.SuspectAfter, c.DownAfter = lc.HeartbeatInterval, lc.SuspectAfter, lc.DownAfter
+	c.RepairGrace, c.RepairRate = hc.Grace, hc.RateLimit
+	return c
+}
+
 // withIntegrityDefaults fills the integrity fields left zero.
 func (c Config) withIntegrityDefaults() Config {
 	if c.ScrubRate == 0 {

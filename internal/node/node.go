@@ -67,6 +67,8 @@ type Node struct {
 	admin  *http.Server
 	integ  integrity // scrub, sweep, GC (integrity.go)
 
+	metrics *metrics // the registry /metrics serves (metrics.go)
+
 	rpcLn, nfsLn, adminLn net.Listener
 
 	ctx    context.Context
@@ -85,7 +87,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
-	n = &Node{cfg: cfg, log: log.With("node", cfg.NodeID), clock: clock}
+	n = &Node{cfg: cfg, log: log.With("node", cfg.NodeID, "az", cfg.AZ), clock: clock}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -133,14 +135,20 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 	}
 	n.rpcCli = rpc.NewClient(n.secret, n.resolve, 30*time.Second, cfg.Dial)
 	n.meta.SetForwarder(n.rpcCli)
+	if n.metrics, err = newMetrics(n); err != nil {
+		return nil, err
+	}
 	n.rpcSrv = rpc.NewServer(n.secret, n.meta, n, n.store, n.log.With("component", "rpc"))
 	if err := n.initHealing(); err != nil {
+		return nil, err
+	}
+	if err := n.initCheck(); err != nil {
 		return nil, err
 	}
 	n.goServe("rpc", func() error { return n.rpcSrv.Serve(n.rpcLn) })
 
 	rcfg := replication.DefaultConfig(cfg.NodeID, cfg.AZ)
-	if n.repl, err = replication.New(rcfg, n.meta, n.rpcCli, n.store, clock, n.log.With("component", "replication")); err != nil {
+	if n.repl, err = replication.New(rcfg, n.timedMeta(), n.rpcCli, n.store, clock, n.log.With("component", "replication")); err != nil {
 		return nil, err
 	}
 	n.startHealing()
@@ -152,10 +160,12 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 		opTimeout = 30 * time.Second
 	}
 	gcfg := gateway.Config{DataDir: cfg.DataDir, OpTimeout: opTimeout, StaleCheckTimeout: 5 * time.Second}
-	h := gateway.NewHandler(gcfg, n.meta, &readGate{Replicator: n.repl, meta: n.meta}, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
+	h := gateway.NewHandler(gcfg, n.timedMeta(), &readGate{Replicator: n.repl, meta: n.meta}, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
 	var verifier [8]byte
 	_, _ = rand.Read(verifier[:])
-	n.nfs = gateway.Serve(n.nfsLn, h, gateway.DefaultFrontConfig(), verifier)
+	fcfg := gateway.DefaultFrontConfig()
+	fcfg.Metrics = n.metrics.nfs
+	n.nfs = gateway.Serve(n.nfsLn, h, fcfg, verifier)
 
 	n.admin = &http.Server{
 		Handler:           admin.NewServer(n, n.token, n.log.With("component", "admin")),

@@ -1,9 +1,10 @@
 // Package admintest provides an admin.Backend for tests: a real meta.FSM in
 // a temporary directory, with commands applied directly (no Raft), plus an
 // in-memory healer and scrubber (admin.Healer, admin.Scrubber),
-// admin.NFSStats, and fake replica checks and leadership transfers
-// (admin.Locator, admin.LeaderTransferer; ops.go). It cannot import admin (admin's own tests import it), so
-// those assertions live in admin's tests.
+// admin.NFSStats, fake replica checks and leadership transfers
+// (admin.Locator, admin.LeaderTransferer; ops.go), and a fake consistency
+// checker (admin.Checker; check.go). It cannot import admin (admin's own
+// tests import it), so those assertions live in admin's tests.
 package admintest
 
 import (
@@ -31,6 +32,8 @@ type Backend struct {
 	answers   map[replicaKey]replicaAnswer
 	verifies  int
 	transfers []string
+
+	check checkState // the fake consistency checker (check.go), guarded by mu
 }
 
 // New opens an FSM in t.TempDir and registers nodes in it; they all become
