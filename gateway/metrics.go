@@ -309,8 +309,10 @@ func (m *Metrics) connRefused(all bool) {
 	}
 }
 
-// reply writes the reply to c and records the call.
+// reply records the call and writes the reply to c. Recording first means
+// a client that has its reply finds the call counted (the latency then
+// excludes the socket write, which the kernel buffers anyway).
 func (cc *clientConn) reply(c call, start time.Time, body []byte) {
-	cc.write(body)
 	cc.s.cfg.Metrics.request(c, body, start)
+	cc.write(body)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -55,6 +56,8 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 		return s.removeNode(c)
 	case *SetVolume:
 		return s.setVolume(c)
+	case *RotateToken:
+		return s.rotateToken(c)
 	}
 	// DecodeCommand only returns known types; reaching here is a build bug.
 	panic(fmt.Sprintf("meta: no handler for %s", cmd.Type()))
@@ -855,4 +858,24 @@ func (s *state) liveReplicas(cur *Chunk, written []string) []string {
 		n, ok := getJSON[NodeInfo](nodes, []byte(r))
 		return ok && n.Draining
 	})
+}
+
+// MaxTokenGrace bounds how long a rotated-out admin token stays valid.
+const MaxTokenGrace = 7 * 24 * int64(time.Hour)
+
+func (s *state) rotateToken(c *RotateToken) applied {
+	counters := s.tx.Bucket(bucketCounters)
+	cur := uint64(0)
+	if v := counters.Get(keyTokenGen); v != nil {
+		cur = binary.BigEndian.Uint64(v)
+	}
+	if c.Gen != cur+1 {
+		return fail(fmt.Errorf("%w: the admin token is at generation %d, the rotation asked for %d", ErrConflict, cur, c.Gen))
+	}
+	if c.Grace < 0 || c.Grace > MaxTokenGrace {
+		return fail(fmt.Errorf("%w: grace must be between 0 and 7 days", ErrInvalid))
+	}
+	must(counters.Put(keyTokenGen, u64(c.Gen)))
+	must(counters.Put(keyTokenPrevUntil, u64(uint64(c.Time+c.Grace))))
+	return applied{}
 }

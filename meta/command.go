@@ -28,6 +28,7 @@ const (
 	CmdSetNodeState CommandType = 13
 	CmdRemoveNode   CommandType = 14
 	CmdSetVolume    CommandType = 15
+	CmdRotateToken  CommandType = 16
 )
 
 // commandFormat is the newest payload format version this build reads;
@@ -83,6 +84,8 @@ func (t CommandType) String() string {
 		return "remove-node"
 	case CmdSetVolume:
 		return "set-volume"
+	case CmdRotateToken:
+		return "rotate-token"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -278,6 +281,18 @@ type SetVolume struct {
 	Export      *Export `json:"export,omitempty"`
 }
 
+// RotateToken moves the admin token to the next generation. Tokens are
+// derived from the cluster secret and the generation (no token is stored),
+// so every node computes the current one and writes it to its data
+// directory. The previous generation stays valid until Time+Grace, so that
+// scripts holding it can be updated. Gen must be the generation after the
+// current one: two rotations racing cannot both win.
+type RotateToken struct {
+	Header
+	Gen   uint64 `json:"gen"`
+	Grace int64  `json:"grace_ns"`
+}
+
 // RemoveNode forgets a node. The caller checks first that the node holds no
 // chunk that lacks a healthy copy elsewhere; Apply refuses while any chunk's
 // only replica is on the node.
@@ -291,6 +306,7 @@ func (c *SetReplicas) Type() CommandType  { return CmdSetReplicas }
 func (c *SetNodeState) Type() CommandType { return CmdSetNodeState }
 func (c *RemoveNode) Type() CommandType   { return CmdRemoveNode }
 func (c *SetVolume) Type() CommandType    { return CmdSetVolume }
+func (c *RotateToken) Type() CommandType  { return CmdRotateToken }
 func (c *CreateVolume) Type() CommandType { return CmdCreateVolume }
 func (c *DeleteVolume) Type() CommandType { return CmdDeleteVolume }
 func (c *Create) Type() CommandType       { return CmdCreate }
@@ -337,6 +353,8 @@ func newCommand(t CommandType) Command {
 		return &RemoveNode{}
 	case CmdSetVolume:
 		return &SetVolume{}
+	case CmdRotateToken:
+		return &RotateToken{}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	iofs "io/fs"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -33,6 +34,7 @@ func sampleCommands() []Command {
 		&RemoveNode{Header: h, ID: "n2"},
 		&SetVolume{Header: h, Name: "v", Replicas: ptr(5), WriteQuorum: ptr(3), QuotaBytes: ptr[int64](1 << 30),
 			QuotaFiles: ptr[int64](0), Export: &Export{ReadOnly: true, Squash: SquashNone}},
+		&RotateToken{Header: h, Gen: 2, Grace: int64(time.Hour)},
 	}
 }
 
@@ -42,7 +44,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	want := map[CommandType]Command{
 		1: &RegisterNode{}, 2: &CreateVolume{}, 3: &DeleteVolume{}, 4: &Create{}, 5: &Remove{},
 		6: &Rename{}, 7: &Link{}, 8: &SetAttr{}, 9: &CommitWrite{}, 10: &GCDone{}, 11: &SetExport{},
-		12: &SetReplicas{}, 13: &SetNodeState{}, 14: &RemoveNode{}, 15: &SetVolume{},
+		12: &SetReplicas{}, 13: &SetNodeState{}, 14: &RemoveNode{}, 15: &SetVolume{}, 16: &RotateToken{},
 	}
 	for num, c := range want {
 		if c.Type() != num {
@@ -55,7 +57,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	if len(sampleCommands()) != len(want) {
 		t.Errorf("sampleCommands does not cover every command type")
 	}
-	for _, num := range []CommandType{0, 16, 255} {
+	for _, num := range []CommandType{0, 17, 255} {
 		if newCommand(num) != nil {
 			t.Errorf("newCommand(%d) is not nil", num)
 		}
@@ -91,7 +93,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 		entry []byte
 	}{
 		{"type 0", append([]byte{0, 1}, valid[2:]...)},
-		{"type 16", append([]byte{16, 1}, valid[2:]...)},
+		{"type 17", append([]byte{17, 1}, valid[2:]...)},
 		{"type 255", []byte{255, 1, '{', '}'}},
 		{"format 0", append([]byte{byte(CmdCreate), 0}, valid[2:]...)},
 		{"newer format", append([]byte{byte(CmdCreate), commandFormat + 1}, valid[2:]...)},

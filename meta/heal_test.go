@@ -123,3 +123,24 @@ func TestNodeStateAndRemove(t *testing.T) {
 	}
 	h.fails(&RemoveNode{ID: "n2"}, ErrNotExist)
 }
+
+func TestRotateToken(t *testing.T) {
+	h := newHarness(t)
+	if gen, until, err := h.fsm.TokenGen(); err != nil || gen != 0 || until != 0 {
+		t.Fatalf("TokenGen before any rotation = %d, %d, %v", gen, until, err)
+	}
+	r := &RotateToken{Gen: 1, Grace: 1000}
+	r.Time = 5000
+	h.ok(r)
+	if gen, until, err := h.fsm.TokenGen(); err != nil || gen != 1 || until != 6000 {
+		t.Fatalf("TokenGen after a rotation = %d, %d, %v; want 1, 6000", gen, until, err)
+	}
+	// Two rotations computed from generation 1: only one wins.
+	h.ok(&RotateToken{Gen: 2})
+	h.fails(&RotateToken{Gen: 2}, ErrConflict)
+	h.fails(&RotateToken{Gen: 3, Grace: -1}, ErrInvalid)
+	h.fails(&RotateToken{Gen: 3, Grace: MaxTokenGrace + 1}, ErrInvalid)
+	if gen, _, _ := h.fsm.TokenGen(); gen != 2 {
+		t.Fatalf("generation %d after refused rotations, want 2", gen)
+	}
+}

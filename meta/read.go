@@ -341,3 +341,19 @@ func InspectBackup(path string) (*BackupInfo, error) {
 	}
 	return info, nil
 }
+
+// TokenGen is the admin token's generation (0 before any rotation) and
+// until when (unix nanoseconds) the previous generation is still accepted.
+func (f *FSM) TokenGen() (gen uint64, prevUntil int64, err error) {
+	err = f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCounters)
+		if v := c.Get(keyTokenGen); v != nil {
+			gen = binary.BigEndian.Uint64(v)
+		}
+		if v := c.Get(keyTokenPrevUntil); v != nil {
+			prevUntil = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
+	})
+	return gen, prevUntil, err
+}

@@ -39,6 +39,10 @@ var (
 	keyMetaVersion = []byte("storage_version")
 	keyApplied     = []byte("applied_index")
 	keyNextVolID   = []byte("next_volume_id")
+	// The admin token's generation and until when (unix ns) the previous
+	// one is still accepted; both absent before the first rotation.
+	keyTokenGen       = []byte("admin_token_gen")
+	keyTokenPrevUntil = []byte("admin_token_prev_until")
 )
 
 // initSchema creates missing buckets and checks the storage version.

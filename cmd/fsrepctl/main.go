@@ -165,7 +165,7 @@ func commands() []*command {
 		statusCommand(), healthCommand(),
 		nodeListCommand(), nodeInfoCommand(), nodeAddCommand(), nodeDrainCommand(), nodeUndrainCommand(), nodeRemoveCommand(),
 		volumeCreateCommand(), volumeListCommand(), volumeInfoCommand(), volumeSetCommand(), volumeDeleteCommand(),
-		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(),
+		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(), tokenRotateCommand(),
 		exportShowCommand(), exportSetCommand(),
 		replicaStatusCommand(), checkCommand(),
 		repairStatusCommand(), repairPauseCommand(), repairResumeCommand(),

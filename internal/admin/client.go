@@ -438,3 +438,13 @@ func snippet(b []byte) string {
 	}
 	return s
 }
+
+// RotateToken moves the admin token to its next generation; the current
+// token stays valid for grace ("" = 1h).
+func (c *Client) RotateToken(ctx context.Context, grace string) (*RotateResponse, error) {
+	var out RotateResponse
+	if err := c.do(ctx, http.MethodPost, PathTokenRotate, RotateRequest{Grace: grace}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

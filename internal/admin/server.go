@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -45,6 +44,7 @@ type server struct {
 	scrubber   Scrubber
 	locator    Locator
 	transferer LeaderTransferer
+	tokens     Tokens
 	// http calls other nodes' admin APIs (leader forwarding, ?all=1).
 	http *http.Client
 }
@@ -61,6 +61,7 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	s.scrubber, _ = b.(Scrubber)
 	s.locator, _ = b.(Locator)
 	s.transferer, _ = b.(LeaderTransferer)
+	s.tokens, _ = b.(Tokens)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET "+PathStatus, s.handleStatus)
@@ -90,6 +91,8 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	s.routeCheck(api)
 	// One node in detail, and its Raft role (nodes_ops.go).
 	s.routeNodeOps(api)
+	// Admin token rotation (token.go).
+	s.routeToken(api)
 
 	// Each node scrubs its own chunks.
 	api.HandleFunc("GET "+PathScrub, s.withScrubber(s.handleScrub))
@@ -111,14 +114,12 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	return root
 }
 
-// auth lets a request through when it carries the bearer token. Both sides
-// are hashed before the constant-time comparison so that neither the content
-// nor the length of the token leaks through timing.
+// auth lets a request through when it carries an accepted bearer token
+// (validToken).
 func (s *server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if !ok || !s.open || subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
+		if !ok || !s.validToken(strings.TrimSpace(got)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fsrep-admin"`)
 			writeJSON(w, http.StatusUnauthorized, ErrorBody{Code: CodeUnauthorized,
 				Message: "admin: missing or wrong bearer token (see --token / FSREP_TOKEN / admin.token)"})

@@ -44,6 +44,10 @@ type Config struct {
 	OpTimeout time.Duration
 	// ChunkNoSync skips fsync in the chunk store (tests only).
 	ChunkNoSync bool
+	// TokenFiles are written with the admin token, besides
+	// <DataDir>/admin.token, whenever it changes (the embedded cluster
+	// keeps one at the top of its data directory).
+	TokenFiles []string
 	// Dial, if set, opens every internode connection this node makes (Raft
 	// and RPC); tests cut the network with it. Nil dials TCP.
 	Dial meta.DialFunc

@@ -53,6 +53,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, clock Clock, log *sl
 			NFSAddr: addr(cfg.NFSPort, i), AdminAddr: addr(cfg.AdminPort, i),
 		}
 		if i == 0 {
+			nc.TokenFiles = []string{filepath.Join(cfg.DataDir, "admin.token")}
 			nc.Bootstrap = true
 		} else {
 			nc.Join = e.Nodes[0].RPCAddr()
@@ -64,10 +65,6 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, clock Clock, log *sl
 			return nil, err
 		}
 		e.Nodes = append(e.Nodes, n)
-	}
-	if err := writeFile0600(filepath.Join(cfg.DataDir, "admin.token"), []byte(e.Nodes[0].Token()+"\n")); err != nil {
-		e.Close()
-		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
 	defer cancel()

@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -97,10 +95,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 	if n.secret, err = loadSecret(cfg); err != nil {
 		return nil, err
 	}
-	n.token = AdminToken(n.secret)
-	if err := writeFile0600(filepath.Join(cfg.DataDir, "admin.token"), []byte(n.token+"\n")); err != nil {
-		return nil, err
-	}
+	n.token = AdminToken(n.secret, 0) // until the metadata is open; see token.go
 
 	scfg := chunkstore.DefaultConfig(filepath.Join(cfg.DataDir, "chunks"))
 	scfg.NoSync = cfg.ChunkNoSync
@@ -182,6 +177,23 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
 	go func() {
 		defer n.wg.Done()
 		n.register()
+	}()
+	// The token of the generation this node's metadata holds now; a
+	// rotation committed later rewrites the files.
+	gen, _, err := n.meta.FSM().TokenGen()
+	if err != nil {
+		return nil, err
+	}
+	n.token = AdminToken(n.secret, gen)
+	for _, f := range append([]string{filepath.Join(cfg.DataDir, "admin.token")}, cfg.TokenFiles...) {
+		if err := writeFile0600(f, []byte(n.token+"\n")); err != nil {
+			return nil, err
+		}
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.writeTokenFiles(gen)
 	}()
 	return n, nil
 }
@@ -403,7 +415,6 @@ func advertised(configured string, l net.Listener) string {
 }
 
 // Token is the admin API token.
-func (n *Node) Token() string { return n.token }
 
 // Secret is the cluster secret.
 func (n *Node) Secret() []byte { return n.secret }
@@ -443,14 +454,6 @@ func (n *Node) Close() error {
 		}
 	})
 	return errors.Join(errs...)
-}
-
-// AdminToken derives the admin API token from the cluster secret, so every
-// node of a cluster accepts the same token.
-func AdminToken(secret []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("fsrep admin token v1"))
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 // loadSecret returns the configured secret, the one in the data directory,

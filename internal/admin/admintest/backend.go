@@ -27,6 +27,8 @@ type Backend struct {
 	status meta.Status
 	ready  error
 	heal   healState // guarded by mu; see healer.go
+	// tokenGen counts admin token rotations (token.go).
+	tokenGen uint64
 
 	// replica answers and leadership transfers (ops.go), guarded by mu
 	answers   map[replicaKey]replicaAnswer
