@@ -168,7 +168,7 @@ func commands() []*command {
 		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(), tokenRotateCommand(),
 		exportShowCommand(), exportSetCommand(),
 		replicaStatusCommand(), checkCommand(),
-		repairStatusCommand(), repairPauseCommand(), repairResumeCommand(),
+		repairStatusCommand(), repairStartCommand(), repairPauseCommand(), repairResumeCommand(),
 		scrubStatusCommand(), scrubStartCommand(), scrubPauseCommand(), scrubResumeCommand(),
 	}
 }

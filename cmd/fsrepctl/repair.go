@@ -211,6 +211,56 @@ func repairResumeCommand() *command {
 	}
 }
 
+func repairStartCommand() *command {
+	var wait bool
+	var interval time.Duration
+	return &command{
+		name:    "repair start",
+		summary: "start (resume) repair now; with --wait, follow it until the queue is empty",
+		help: `Resumes repair if it was paused and wakes the healer for a pass at once
+(repair otherwise runs by itself: nothing needs starting after a failure).
+With --wait it then shows a progress line on stderr (chunks left, rate, ETA)
+until nothing is queued or in flight; exit 1 if interrupted first (repair
+goes on).
+
+Example:
+  fsrepctl repair start --wait`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
+			fs.BoolVar(&wait, "wait", false, "follow the repair until the queue is empty")
+			fs.DurationVar(&interval, "interval", defaultInterval, "time between progress updates with --wait")
+			return func(ctx context.Context, c *cli, args []string) error {
+				if interval <= 0 {
+					return usageErrorf("--interval must be positive")
+				}
+				if err := runRepairPause(ctx, c, args, false); err != nil || !wait {
+					return err
+				}
+				cl, err := c.client()
+				if err != nil {
+					return err
+				}
+				bar := newCountdown(c.stderr, c.progressOnTerminal(), "repairing", "chunks copied")
+				err = c.poll(ctx, interval, func() (bool, error) {
+					rs, err := cl.Repair(ctx)
+					if err != nil {
+						return false, err
+					}
+					bar.update(c.clock(), rs.Queue+rs.InFlight)
+					return repairIdle(rs), nil
+				})
+				bar.finish()
+				if err != nil {
+					return interrupted(err, "repair finished (repair goes on)")
+				}
+				if !c.jsonOutput() {
+					fmt.Fprintln(c.stdout, "Repair is idle: nothing queued or in flight.")
+				}
+				return nil
+			}
+		},
+	}
+}
+
 func runRepairPause(ctx context.Context, c *cli, args []string, paused bool) error {
 	verb := "resume"
 	if paused {

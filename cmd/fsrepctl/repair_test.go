@@ -126,3 +126,19 @@ func TestRepairWithoutHealer(t *testing.T) {
 		}
 	}
 }
+
+func TestRepairStart(t *testing.T) {
+	cl := newCluster(t, threeAZs...)
+	cl.b.SetRepair(replication.RepairStatus{Queue: 3, Paused: true})
+	cl.b.SetRepairProgress(1)
+	r := cl.ctl(t, "repair", "start", "--wait", "--interval", "5ms")
+	wantExit(t, r, exitOK)
+	if cl.b.RepairStatus().Paused || !strings.Contains(r.stdout, "Repair resumed on leader n1") ||
+		!strings.Contains(r.stdout, "Repair is idle: nothing queued or in flight.") {
+		t.Errorf("repair start --wait:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "repairing") {
+		t.Errorf("repair start --wait showed no progress on stderr:\n%s", r.stderr)
+	}
+	wantExit(t, cl.ctl(t, "repair", "start", "extra"), exitUsage)
+}
