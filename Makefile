@@ -24,7 +24,7 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker c
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; \
 	else echo docker compose; fi)
 
-.PHONY: help build run test test-kclient test-bigdir fuzz bench images compose-up compose-down compose-ps fmt vet clean
+.PHONY: help build run test test-kclient test-bigdir fuzz bench images compose-up compose-down compose-ps compose-test compose-test-az-loss compose-test-frozen compose-test-rolling fmt vet clean
 
 help: ## list targets (default)
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,7 +56,7 @@ bench: ## run benchmarks and print figures (no test asserts on speed)
 images: ## build the fsrep:dev docker image (FROM scratch, static binaries built on the host)
 	rm -rf $(IMAGE_DIR)
 	mkdir -p $(IMAGE_DIR)
-	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGE_DIR)/ ./cmd/fsrepd ./cmd/fsrepctl
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGE_DIR)/ ./cmd/fsrepd ./cmd/fsrepctl ./cmd/fsrep-workload
 	docker build -f Dockerfile -t $(IMAGE) $(IMAGE_DIR)
 
 $(COMPOSE_DIR)/secret:
@@ -66,6 +66,7 @@ $(COMPOSE_DIR)/secret:
 compose-up: images $(COMPOSE_DIR)/secret ## start the 6-node, 3-AZ compose cluster and wait until healthy
 	$(COMPOSE) -p $(COMPOSE_PROJECT) up -d
 	bash scripts/compose-wait.sh $(COMPOSE_PROJECT) $(COMPOSE_WAIT)
+	bash scripts/compose-volume.sh $(COMPOSE_PROJECT) data
 	@echo "n1a: NFS 127.0.0.1:20490, admin http://127.0.0.1:19090"
 
 compose-ps: ## show the compose cluster's containers and health
@@ -73,6 +74,27 @@ compose-ps: ## show the compose cluster's containers and health
 
 compose-down: ## stop the compose cluster and delete its containers, networks and data volumes
 	$(COMPOSE) -p $(COMPOSE_PROJECT) down -v --remove-orphans
+
+# The AZ-failure scenarios (tests/compose, docs/compose-harness.md): each starts
+# its own compose project fsrepct<name><n>, so a `make compose-up` cluster is
+# never touched; scripts/compose-clean.sh removes leftovers of an interrupted run.
+COMPOSE_TEST_FLAGS ?= -v -count=1 -timeout 40m
+# (The shell runs with -e: the exit status is kept with ||, so the clean-up
+# runs when a scenario fails.)
+compose_test = rc=0; COMPOSE="$(COMPOSE)" $(GO) test -tags compose $(COMPOSE_TEST_FLAGS) -run '$(1)' ./tests/compose/ || rc=$$?; \
+	bash scripts/compose-clean.sh; exit $$rc
+
+compose-test: images $(COMPOSE_DIR)/secret ## run every compose AZ-failure scenario; report in results/
+	$(call compose_test,.)
+
+compose-test-az-loss: images $(COMPOSE_DIR)/secret ## scenario 1+5: kill the leader's AZ, then bring it back
+	$(call compose_test,TestAZLoss)
+
+compose-test-frozen: images $(COMPOSE_DIR)/secret ## scenario 3: docker pause a replica holder
+	$(call compose_test,TestFrozenNode)
+
+compose-test-rolling: images $(COMPOSE_DIR)/secret ## scenario 4: restart the six nodes one by one
+	$(call compose_test,TestRollingRestart)
 
 fmt: ## gofmt -s every Go file
 	find . -name '*.go' -not -path './build/*' -not -path './.*' -exec gofmt -s -l -w {} +

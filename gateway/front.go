@@ -46,11 +46,12 @@ type clientConn struct {
 	nc     net.Conn
 	client string
 
-	wmu   sync.Mutex // serialises reply writes
-	lanes chan *lane
-	mu    sync.Mutex
-	all   map[*lane]struct{}
-	wg    sync.WaitGroup
+	wmu     sync.Mutex // serialises reply writes
+	lanes   chan *lane
+	mu      sync.Mutex
+	all     map[*lane]struct{}
+	closing bool // set once serveConn tears the lanes down
+	wg      sync.WaitGroup
 }
 
 func (s *Server) serveConn(nc net.Conn) {
@@ -60,8 +61,10 @@ func (s *Server) serveConn(nc net.Conn) {
 		cc.lanes <- cc.newLane()
 	}
 	defer func() {
-		// Closing the lanes ends any round trip still waiting on go-nfs.
+		// Closing the lanes ends any round trip still waiting on go-nfs;
+		// a round trip that fails because of it must not start a new lane.
 		cc.mu.Lock()
+		cc.closing = true
 		for l := range cc.all {
 			l.close()
 		}
@@ -119,11 +122,15 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 }
 
+// newLane starts a lane, or returns nil once the connection is closing.
 func (cc *clientConn) newLane() *lane {
-	l := newLane(cc.s.h, cc.s.verifier, cc.client)
 	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.closing {
+		return nil
+	}
+	l := newLane(cc.s.h, cc.s.verifier, cc.client)
 	cc.all[l] = struct{}{}
-	cc.mu.Unlock()
 	return l
 }
 
@@ -178,7 +185,9 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 			}
 		}
 	}
-	cc.lanes <- l
+	if l != nil {
+		cc.lanes <- l
+	}
 	cc.reply(c, start, reply)
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Waits until every container of a compose project reports healthy.
+# Waits until every container of a compose project reports healthy (one
+# without a healthcheck, such as the workload client, when it is running).
 # Usage: compose-wait.sh PROJECT [TIMEOUT_SECONDS]
 # Fails (and prints the unhealthy containers' last log lines) on timeout, or as
 # soon as a container has exited.
@@ -25,6 +26,7 @@ while :; do
 			docker logs --tail 20 "$id" >&2 || true
 			exit 1
 		fi
+		[ "$health" = none ] && [ "$state" = running ] && continue
 		[ "$health" = healthy ] || not_ready+=("$name($state/$health)")
 	done
 	if [ ${#not_ready[@]} -eq 0 ]; then
@@ -34,7 +36,7 @@ while :; do
 	if [ $SECONDS -ge $deadline ]; then
 		echo "compose-wait: not healthy after ${timeout}s: ${not_ready[*]}" >&2
 		for id in "${ids[@]}"; do
-			[ "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")" = healthy ] && continue
+			[ "$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}healthy{{end}}' "$id")" = healthy ] && continue
 			echo "--- $(docker inspect -f '{{.Name}}' "$id")" >&2
 			docker logs --tail 20 "$id" >&2 || true
 		done

@@ -136,9 +136,20 @@ func TestLibnfsToolsAgainstEmbeddedProcess(t *testing.T) {
 	if !strings.Contains(out, "copied") {
 		t.Fatalf("nfs-cp said %q", out)
 	}
-	ls := run(t, "nfs-ls", fmt.Sprintf("nfs://127.0.0.1/default?version=3&nfsport=%d&mountport=%d", 20491, 20491))
-	if !strings.Contains(ls, "payload.bin") || !strings.Contains(ls, fmt.Sprint(len(payload))) {
-		t.Fatalf("nfs-ls through 20491 does not show payload.bin with its size:\n%s", ls)
+	// Another node lists from its own copy of the metadata, which may lag
+	// the commit nfs-cp was told about by a few milliseconds (more on a
+	// loaded machine; docs/consistency.md): poll.
+	var ls string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ls = run(t, "nfs-ls", fmt.Sprintf("nfs://127.0.0.1/default?version=3&nfsport=%d&mountport=%d", 20491, 20491))
+		if strings.Contains(ls, "payload.bin") && strings.Contains(ls, fmt.Sprint(len(payload))) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nfs-ls through 20491 does not show payload.bin with its size:\n%s", ls)
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
 	}
 	got := run(t, "nfs-cat", nfsURL(20492, "payload.bin"))
 	if !bytes.Equal([]byte(got), payload) {

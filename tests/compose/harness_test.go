@@ -1,0 +1,337 @@
+//go:build compose
+
+// Package compose holds the AZ-failure scenarios run against the
+// docker-compose cluster (docker-compose.yml): `make compose-test` builds
+// the image and runs them all; `make compose-test-az-loss` etc. run one.
+// Every scenario starts its own compose project (never the developer's
+// `make compose-up` one), injects its fault while fsrep-workload writes,
+// and tears the project down (containers, networks, volumes) however it
+// ends. See docs/compose-harness.md.
+package compose
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsrep/fsrep/internal/workload"
+)
+
+var nodes = []string{"n1a", "n1b", "n2a", "n2b", "n3a", "n3b"}
+
+// azOf returns the AZ of a node of docker-compose.yml (n2b -> az2).
+func azOf(node string) string { return "az" + node[1:2] }
+
+// nodesOf returns the nodes of az.
+func nodesOf(az string) []string {
+	var out []string
+	for _, n := range nodes {
+		if azOf(n) == az {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// cluster is one compose project started by a scenario.
+type cluster struct {
+	t       *testing.T
+	root    string // repository root (docker-compose.yml)
+	project string
+	ids     map[string]string // service -> container ID
+}
+
+func repoRoot(t *testing.T) string {
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func composeCmd() []string {
+	if c := os.Getenv("COMPOSE"); c != "" {
+		return strings.Fields(c)
+	}
+	return []string{"docker-compose"}
+}
+
+// run runs a command and returns its stdout; it fails the test on error.
+func (c *cluster) run(timeout time.Duration, name string, args ...string) string {
+	c.t.Helper()
+	out, err := c.try(timeout, name, args...)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// try runs a command and returns its stdout and an error carrying stderr.
+func (c *cluster) try(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = c.root
+	cmd.Env = append(os.Environ(), "FSREP_NFS_PUBLISH=127.0.0.1:", "FSREP_ADMIN_PUBLISH=127.0.0.1:")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func (c *cluster) compose(timeout time.Duration, args ...string) string {
+	c.t.Helper()
+	cc := composeCmd()
+	return c.run(timeout, cc[0], append(append(cc[1:], "-p", c.project), args...)...)
+}
+
+// up starts a fresh project: the six nodes, the volume "data", then the
+// workload client. The project is removed by t.Cleanup whatever happens.
+func up(t *testing.T, name string) *cluster {
+	c := &cluster{t: t, root: repoRoot(t), project: fmt.Sprintf("fsrepct%s%d", name, time.Now().Unix()%100000), ids: map[string]string{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range append(nodes, "client") {
+				if id := c.ids[s]; id != "" {
+					out, _ := c.try(30*time.Second, "docker", "logs", "--tail", "30", id)
+					t.Logf("--- last logs of %s:\n%s", s, out)
+				}
+			}
+		}
+		cc := composeCmd()
+		if _, err := c.try(3*time.Minute, cc[0], append(append(cc[1:], "-p", c.project), "down", "-v", "--remove-orphans", "-t", "5")...); err != nil {
+			t.Errorf("compose down %s: %v", c.project, err)
+		}
+	})
+	c.compose(5*time.Minute, append([]string{"up", "-d"}, nodes...)...)
+	c.run(5*time.Minute, "bash", "scripts/compose-wait.sh", c.project, "180")
+	c.run(time.Minute, "bash", "scripts/compose-volume.sh", c.project, "data")
+	c.compose(2*time.Minute, "up", "-d", "client")
+	for _, s := range append(nodes, "client") {
+		c.ids[s] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", s))
+	}
+	return c
+}
+
+// ctl runs fsrepctl inside node's container.
+func (c *cluster) ctl(node string, args ...string) (string, error) {
+	a := append([]string{"exec", c.ids[node], "/fsrepctl", "--admin", "127.0.0.1:9090", "--token-file", "/data/admin.token", "--timeout", "5s"}, args...)
+	return c.try(30*time.Second, "docker", a...)
+}
+
+type status struct {
+	Raft struct {
+		State  string `json:"state"`
+		Leader string `json:"leader"`
+	} `json:"raft"`
+	Health string `json:"health"`
+	Repair *struct {
+		Nodes []struct {
+			ID    string `json:"id"`
+			State string `json:"state"`
+		} `json:"nodes"`
+	} `json:"repair"`
+}
+
+// seenDown reports whether the leader's healer, asked through node,
+// reports every one of down as down.
+func (c *cluster) seenDown(node string, down []string) bool {
+	out, err := c.ctl(node, "-o", "json", "status")
+	var st status
+	if json.Unmarshal([]byte(out), &st) != nil || st.Repair == nil {
+		return false
+	}
+	_ = err // status exits 4 while degraded; the JSON is what counts
+	n := 0
+	for _, s := range st.Repair.Nodes {
+		for _, d := range down {
+			if s.ID == d && s.State == "down" {
+				n++
+			}
+		}
+	}
+	return n == len(down)
+}
+
+// leader asks the given nodes in turn for the Raft leader.
+func (c *cluster) leader(via ...string) string {
+	c.t.Helper()
+	var last error
+	for _, n := range via {
+		out, err := c.ctl(n, "-o", "json", "status")
+		var st status
+		if jerr := json.Unmarshal([]byte(out), &st); jerr == nil && st.Raft.Leader != "" {
+			return st.Raft.Leader
+		} else if err == nil {
+			err = jerr
+		}
+		last = err
+	}
+	c.t.Fatalf("no leader known: %v", last)
+	return ""
+}
+
+// replicationFull reports whether `replica status` exits 0 through node.
+func (c *cluster) replicationFull(node string) bool {
+	_, err := c.ctl(node, "-o", "json", "replica", "status")
+	return err == nil
+}
+
+// waitFull polls replica status until full, and returns how long it took
+// from since, or -1 if not within d. Nodes in down must first be reported
+// down by the healer: until then (a new leader counts every node as up for
+// down-after) replica status still counts their replicas as healthy.
+func (c *cluster) waitFull(node string, since time.Time, d time.Duration, down ...string) float64 {
+	deadline := time.Now().Add(d)
+	seen := len(down) == 0
+	for time.Now().Before(deadline) {
+		seen = seen || c.seenDown(node, down)
+		if seen && c.replicationFull(node) {
+			return time.Since(since).Seconds()
+		}
+		time.Sleep(time.Second) // poll interval
+	}
+	return -1
+}
+
+// waitHealthy waits until the given containers report healthy.
+func (c *cluster) waitHealthy(d time.Duration, names ...string) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for _, n := range names {
+		for {
+			out, _ := c.try(30*time.Second, "docker", "inspect", "-f", "{{.State.Health.Status}}", c.ids[n])
+			if strings.TrimSpace(out) == "healthy" {
+				break
+			}
+			if time.Now().After(deadline) {
+				c.t.Fatalf("%s not healthy after %v", n, d)
+			}
+			time.Sleep(time.Second) // poll interval
+		}
+	}
+}
+
+// ack is one acknowledged write of the workload's log.
+type ack struct {
+	T     time.Time
+	File  string
+	LatMs float64
+	GW    string
+}
+
+// events reads the workload's JSON lines so far.
+func (c *cluster) events() (acks []ack, report *workload.Report) {
+	c.t.Helper()
+	out := c.run(time.Minute, "docker", "logs", c.ids["client"])
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e struct {
+			Ev     string           `json:"ev"`
+			T      time.Time        `json:"t"`
+			File   string           `json:"file"`
+			LatMs  float64          `json:"lat_ms"`
+			GW     string           `json:"gw"`
+			Report *workload.Report `json:"report"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		switch e.Ev {
+		case "ack":
+			acks = append(acks, ack{T: e.T, File: e.File, LatMs: e.LatMs, GW: e.GW})
+		case "report":
+			report = e.Report
+		}
+	}
+	return acks, report
+}
+
+// waitAcks waits until the workload has n acknowledged writes after since.
+func (c *cluster) waitAcks(n int, since time.Time, d time.Duration) []ack {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		acks, _ := c.events()
+		cnt := 0
+		for _, a := range acks {
+			if a.T.After(since) {
+				cnt++
+			}
+		}
+		if cnt >= n {
+			return acks
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("only %d of %d acknowledged writes after %s within %v", cnt, n, since.Format(time.RFC3339Nano), d)
+		}
+		time.Sleep(500 * time.Millisecond) // poll interval
+	}
+}
+
+// markFault tells the workload when the fault happened (SIGUSR1).
+func (c *cluster) markFault() {
+	c.t.Helper()
+	c.run(30*time.Second, "docker", "kill", "-s", "USR1", c.ids["client"])
+}
+
+// finish stops the workload (it reads every acknowledged write back, then
+// prints its report) and returns the report.
+func (c *cluster) finish() *workload.Report {
+	c.t.Helper()
+	c.run(5*time.Minute, "docker", "stop", "-t", "180", c.ids["client"])
+	_, rep := c.events()
+	if rep == nil {
+		c.t.Fatal("the workload printed no report")
+	}
+	return rep
+}
+
+// recovery measures, from the ack log, the time from fault to the first
+// acknowledged write that started after it, and the longest time without
+// an acknowledged write that contains the fault or follows it.
+func recovery(acks []ack, fault time.Time) (toWrite, gap float64) {
+	toWrite = -1
+	var prev time.Time
+	for _, a := range acks {
+		started := a.T.Add(-time.Duration(a.LatMs * float64(time.Millisecond)))
+		if toWrite < 0 && !started.Before(fault) {
+			toWrite = a.T.Sub(fault).Seconds()
+		}
+		if !prev.IsZero() && a.T.After(fault) {
+			if g := a.T.Sub(prev).Seconds(); g > gap {
+				gap = g
+			}
+		}
+		prev = a.T
+	}
+	return toWrite, gap
+}
+
+// lastFile is the file the workload wrote last.
+func lastFile(acks []ack) string {
+	if len(acks) == 0 {
+		return ""
+	}
+	return acks[len(acks)-1].File
+}
+
+// checkClean runs `fsrepctl check` through node.
+func (c *cluster) checkClean(node string) (bool, string) {
+	out, err := c.ctl(node, "check")
+	if err != nil {
+		return false, fmt.Sprint(err, "\n", out)
+	}
+	return true, out
+}
