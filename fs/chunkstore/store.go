@@ -323,6 +323,12 @@ func (s *Store) syncDir(dir string) error {
 	if s.cfg.NoSync {
 		return nil
 	}
+	return SyncDir(dir)
+}
+
+// SyncDir makes the entries of dir (creations, renames, removals) durable:
+// an fsync of the directory itself.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

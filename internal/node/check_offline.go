@@ -419,7 +419,7 @@ func (c *offlineCheck) quarantine(f localFile) string {
 		return fail(err)
 	}
 	for _, d := range []string{filepath.Dir(src), qdir, c.cfg.DataDir} {
-		if err := syncDir(d); err != nil {
+		if err := chunkstore.SyncDir(d); err != nil {
 			return fail(err)
 		}
 	}
@@ -556,16 +556,4 @@ func countTemps(dir string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
 }
