@@ -461,6 +461,18 @@ func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64
 	return err
 }
 
+// RepairChunk reconciles chunk index of file ino of volume vol if none of
+// its reachable replicas holds the committed version (ChunkReconciler, for
+// the healer): like a read that finds them all ahead, it refuses while
+// another gateway's uncommitted write on them is younger than StaleAfter.
+func (r *Replicator) RepairChunk(ctx context.Context, vol uint32, ino, index uint64) error {
+	v, err := r.meta.FSM().VolumeByID(vol)
+	if err != nil {
+		return err
+	}
+	return r.repairChunk(ctx, v, ino, index)
+}
+
 // repairChunk reconciles a chunk none of whose replicas holds the committed
 // version, under the file's write lock.
 func (r *Replicator) repairChunk(ctx context.Context, vol *meta.Volume, ino, index uint64) error {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,14 +118,7 @@ func projectName(scenario string) string {
 func up(t *testing.T, name string) *cluster {
 	c := &cluster{t: t, root: repoRoot(t), project: projectName(name), ids: map[string]string{}}
 	t.Cleanup(func() {
-		if t.Failed() {
-			for _, s := range append(nodes, "client", "client-az1", "client-az2", "client-az3") {
-				if id := c.ids[s]; id != "" {
-					out, _ := c.try(30*time.Second, "docker", "logs", "--tail", "30", id)
-					t.Logf("--- last logs of %s:\n%s", s, out)
-				}
-			}
-		}
+		c.saveLogs(t.Failed())
 		cc := composeCmd()
 		if _, err := c.try(3*time.Minute, cc[0], append(append(cc[1:], "-p", c.project), "down", "-v", "--remove-orphans", "-t", "5")...); err != nil {
 			t.Errorf("compose down %s: %v", c.project, err)
@@ -138,6 +132,34 @@ func up(t *testing.T, name string) *cluster {
 		c.ids[s] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", s))
 	}
 	return c
+}
+
+// saveLogs writes every container's whole log (stdout and stderr: fsrepd
+// logs to stderr) to results/logs/<project>/<service>.log, and when show
+// is set also logs the last lines of each.
+func (c *cluster) saveLogs(show bool) {
+	dir := filepath.Join(c.root, "results", "logs", c.project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("saving logs: %v", err)
+	}
+	for _, s := range append(slices.Clone(nodes), "client", "client-az1", "client-az2", "client-az3") {
+		id := c.ids[s]
+		if id == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, "docker", "logs", "-t", id).CombinedOutput()
+		cancel()
+		if err != nil {
+			c.t.Logf("docker logs %s: %v", s, err)
+		}
+		_ = os.WriteFile(filepath.Join(dir, s+".log"), out, 0o644)
+		if !show {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		c.t.Logf("--- last logs of %s (all in %s):\n%s", s, filepath.Join(dir, s+".log"), strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	}
 }
 
 // startClient starts another workload client service (client-az1 ...).
