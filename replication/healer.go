@@ -526,7 +526,9 @@ func (h *Healer) adjustVoters(topo *Topology, nodes []meta.NodeInfo) error {
 	if err != nil {
 		return err
 	}
-	ch := PlanVoters(topo, members, h.cfg.MaxVoters)
+	t := *topo
+	t.Leader = h.cfg.NodeID // it applies the change: never demote it
+	ch := PlanVoters(&t, members, h.cfg.MaxVoters)
 	info := func(id string) (meta.NodeInfo, bool) {
 		for _, n := range nodes {
 			if n.ID == id {
@@ -544,7 +546,7 @@ func (h *Healer) adjustVoters(topo *Topology, nodes []meta.NodeInfo) error {
 				return err
 			}
 		}
-		h.log.Warn("demoted a lost Raft voter", "node", ch.Demote)
+		h.log.Warn("demoted a Raft voter (lost, or one AZ too many)", "node", ch.Demote)
 	}
 	if ch.Promote != "" {
 		n, ok := info(ch.Promote)
