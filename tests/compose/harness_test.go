@@ -127,6 +127,7 @@ func up(t *testing.T, name string) *cluster {
 	c.compose(5*time.Minute, append([]string{"up", "-d"}, nodes...)...)
 	c.run(5*time.Minute, "bash", "scripts/compose-wait.sh", c.project, "180")
 	c.run(time.Minute, "bash", "scripts/compose-volume.sh", c.project, "data")
+	c.waitVotersSpread(2 * time.Minute)
 	c.compose(2*time.Minute, "up", "-d", "client")
 	for _, s := range append(nodes, "client") {
 		c.ids[s] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", s))
@@ -180,8 +181,9 @@ func (c *cluster) ctl(node string, args ...string) (string, error) {
 
 type status struct {
 	Raft struct {
-		State  string `json:"state"`
-		Leader string `json:"leader"`
+		State  string   `json:"state"`
+		Leader string   `json:"leader"`
+		Voters []string `json:"voters"`
 	} `json:"raft"`
 	Health string `json:"health"`
 	Repair *struct {
@@ -235,6 +237,36 @@ func (c *cluster) leader(via ...string) string {
 	}
 	c.t.Fatalf("no leader known: %v", last)
 	return ""
+}
+
+// waitVotersSpread waits until no AZ holds half the Raft voters or more
+// (the healer demotes a surplus voter left by the start-up order), so
+// that losing any one AZ keeps a majority before a fault is injected.
+func (c *cluster) waitVotersSpread(d time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	var voters []string
+	for {
+		out, _ := c.ctl("n1a", "-o", "json", "status")
+		var st status
+		if json.Unmarshal([]byte(out), &st) == nil {
+			voters = st.Raft.Voters
+			per := map[string]int{}
+			worst := 0
+			for _, v := range voters {
+				per[azOf(v)]++
+				worst = max(worst, per[azOf(v)])
+			}
+			if len(voters) >= 3 && 2*worst < len(voters) {
+				c.t.Logf("voters: %v", voters)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("voters %v still not spread over the AZs after %v", voters, d)
+		}
+		time.Sleep(time.Second) // poll interval
+	}
 }
 
 // raftState is node's own Raft state as it reports it ("Leader",
