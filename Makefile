@@ -24,10 +24,10 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker c
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; \
 	else echo docker compose; fi)
 
-.PHONY: help build run test test-kclient test-bigdir fuzz bench images compose-up compose-down compose-ps compose-test compose-test-az-loss compose-test-frozen compose-test-rolling fmt vet clean
+.PHONY: help build run test test-kclient test-bigdir fuzz bench images compose-up compose-down compose-ps compose-test compose-test-short compose-test-az-loss compose-test-partition compose-test-frozen compose-test-rolling fmt vet clean
 
 help: ## list targets (default)
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-23s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build fsrepd and fsrepctl into bin/
 	$(GO) build -o bin/ ./cmd/...
@@ -75,26 +75,42 @@ compose-ps: ## show the compose cluster's containers and health
 compose-down: ## stop the compose cluster and delete its containers, networks and data volumes
 	$(COMPOSE) -p $(COMPOSE_PROJECT) down -v --remove-orphans
 
-# The AZ-failure scenarios (tests/compose, docs/compose-harness.md): each starts
-# its own compose project fsrepct<name><n>, so a `make compose-up` cluster is
-# never touched; scripts/compose-clean.sh removes leftovers of an interrupted run.
-COMPOSE_TEST_FLAGS ?= -v -count=1 -timeout 40m
-# (The shell runs with -e: the exit status is kept with ||, so the clean-up
-# runs when a scenario fails.)
-compose_test = rc=0; COMPOSE="$(COMPOSE)" $(GO) test -tags compose $(COMPOSE_TEST_FLAGS) -run '$(1)' ./tests/compose/ || rc=$$?; \
-	bash scripts/compose-clean.sh; exit $$rc
+# The AZ-failure scenarios (tests/compose, docs/compose-harness.md): each run
+# of a scenario starts its own compose project fsrepct<run><name><n>, so a
+# `make compose-up` cluster, or another checkout's run on the same engine, is
+# never touched; whatever way the recipe ends, scripts/compose-clean.sh
+# removes what is left of this run's projects (fsrepct<run>*).
+# COMPOSE_REPEAT: repetitions of each scenario (median and max in the report):
+# 3 for `make compose-test`, 1 for the single-scenario targets unless given.
+COMPOSE_REPEAT ?= 3
+COMPOSE_TEST_TIMEOUT ?= 150m
+COMPOSE_TEST_FLAGS ?= -v -count=1
+compose_repeat_one = $(if $(filter command line environment,$(origin COMPOSE_REPEAT)),$(COMPOSE_REPEAT),1)
+# $(1): the -run regexp, $(2): repetitions, $(3): timeout. (The shell runs
+# with -e: the exit status is kept with ||, so the clean-up runs when a
+# scenario fails; the EXIT trap runs it when the recipe is interrupted.)
+compose_test = run=$$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n'); \
+	trap 'bash scripts/compose-clean.sh fsrepct$$run' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	rc=0; COMPOSE="$(COMPOSE)" FSREP_COMPOSE_RUN=$$run $(GO) test -tags compose $(COMPOSE_TEST_FLAGS) -timeout $(3) -run '$(1)' ./tests/compose/ -args -repeat=$(2) || rc=$$?; \
+	exit $$rc
 
-compose-test: images $(COMPOSE_DIR)/secret ## run every compose AZ-failure scenario; report in results/
-	$(call compose_test,.)
+compose-test: images $(COMPOSE_DIR)/secret ## every compose AZ-failure scenario COMPOSE_REPEAT times (3); report in results/
+	$(call compose_test,.,$(COMPOSE_REPEAT),$(COMPOSE_TEST_TIMEOUT))
 
-compose-test-az-loss: images $(COMPOSE_DIR)/secret ## scenario 1+5: kill the leader's AZ, then bring it back
-	$(call compose_test,TestAZLoss)
+compose-test-short: images $(COMPOSE_DIR)/secret ## every compose scenario once (what CI runs when Docker is there)
+	$(call compose_test,.,1,45m)
+
+compose-test-az-loss: images $(COMPOSE_DIR)/secret ## scenarios 1+5+6: kill the leader's AZ, bring it back, kill another
+	$(call compose_test,TestAZLoss,$(compose_repeat_one),$(COMPOSE_TEST_TIMEOUT))
+
+compose-test-partition: images $(COMPOSE_DIR)/secret ## scenario 2: cut the leader's AZ off the region network, then heal
+	$(call compose_test,TestAZPartition,$(compose_repeat_one),$(COMPOSE_TEST_TIMEOUT))
 
 compose-test-frozen: images $(COMPOSE_DIR)/secret ## scenario 3: docker pause a replica holder
-	$(call compose_test,TestFrozenNode)
+	$(call compose_test,TestFrozenNode,$(compose_repeat_one),$(COMPOSE_TEST_TIMEOUT))
 
 compose-test-rolling: images $(COMPOSE_DIR)/secret ## scenario 4: restart the six nodes one by one
-	$(call compose_test,TestRollingRestart)
+	$(call compose_test,TestRollingRestart,$(compose_repeat_one),$(COMPOSE_TEST_TIMEOUT))
 
 fmt: ## gofmt -s every Go file
 	find . -name '*.go' -not -path './build/*' -not -path './.*' -exec gofmt -s -l -w {} +

@@ -116,6 +116,11 @@ type fault struct {
 	down      bool // every call fails unreachable, nothing is applied
 	failAfter bool // writes (WriteChunk, PutChunk) are applied, then the reply is lost
 	garbage   bool // reads (ReadChunk, FetchChunk) answer bytes that were never written
+	// frozen: every call hangs (a SIGSTOPped peer whose TCP never resets)
+	// until the caller gives up, then fails unreachable; with failAfter
+	// too, a write is applied once the caller gave up (the frozen peer
+	// ran the request when it thawed) and the caller still sees a failure.
+	frozen bool
 }
 
 // fakePeers routes internode calls straight to the target node's store.
@@ -123,6 +128,8 @@ type fakePeers struct {
 	stores map[string]*chunkstore.Store // fixed after setup
 
 	mu     sync.Mutex
+	hung   map[string]int           // calls hanging on a frozen node, by node
+	thaw   map[string]chan struct{} // closed when a frozen node thaws
 	faults map[string]fault
 	before func(op, node string, id chunkstore.ID) // if set, runs before each call
 	calls  map[string]int                          // "op node" -> count
@@ -131,6 +138,15 @@ type fakePeers struct {
 func (p *fakePeers) setFault(node string, f fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.hung == nil {
+		p.hung, p.thaw = map[string]int{}, map[string]chan struct{}{}
+	}
+	switch was := p.faults[node].frozen; {
+	case f.frozen && !was:
+		p.thaw[node] = make(chan struct{})
+	case !f.frozen && was:
+		close(p.thaw[node]) // calls hanging on the node go through
+	}
 	p.faults[node] = f
 }
 
@@ -144,6 +160,13 @@ func (p *fakePeers) count(op, node string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.calls[op+" "+node]
+}
+
+// hanging returns how many calls wait on frozen node now.
+func (p *fakePeers) hanging(node string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hung[node]
 }
 
 func (p *fakePeers) resetCounts() {
@@ -171,6 +194,25 @@ func (p *fakePeers) enter(ctx context.Context, op, node string, id chunkstore.ID
 		return nil, f, fmt.Errorf("%w: unknown node %q", errUnreachable, node)
 	case f.down:
 		return nil, f, fmt.Errorf("%w: %s: connection refused", errUnreachable, node)
+	case f.frozen:
+		p.mu.Lock()
+		p.hung[node]++
+		thawed := p.thaw[node]
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-thawed:
+		}
+		p.mu.Lock()
+		p.hung[node]--
+		p.mu.Unlock()
+		if ctx.Err() == nil {
+			return p.enter(ctx, op, node, id) // thawed in time: the call goes through (counted twice)
+		}
+		if f.failAfter && (op == "write" || op == "put") {
+			return s, f, nil // the write applies, its caller has gone (see WriteChunk)
+		}
+		return nil, f, fmt.Errorf("%w: %s: %w", errUnreachable, node, ctx.Err())
 	case ctx.Err() != nil:
 		return nil, f, fmt.Errorf("%w: %s: %w", errUnreachable, node, ctx.Err())
 	}
@@ -187,9 +229,15 @@ func (p *fakePeers) WriteChunk(ctx context.Context, node string, id chunkstore.I
 		return 0, err
 	}
 	n, err := s.Write(id, base, version, baseLen, off, data)
+	if f.frozen {
+		return 0, fmt.Errorf("%w: %s: %w", errUnreachable, node, ctx.Err())
+	}
 	if err == nil && f.failAfter {
 		return 0, lostReply(node)
 	}
+	p.mu.Lock()
+	p.calls["wrote "+node]++ // answered: count("wrote", node)
+	p.mu.Unlock()
 	return n, err
 }
 
@@ -222,6 +270,9 @@ func (p *fakePeers) PutChunk(ctx context.Context, node string, id chunkstore.ID,
 		return err
 	}
 	err = s.Put(id, version, data)
+	if f.frozen {
+		return fmt.Errorf("%w: %s: %w", errUnreachable, node, ctx.Err())
+	}
 	if err == nil && f.failAfter {
 		return lostReply(node)
 	}

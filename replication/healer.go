@@ -114,6 +114,15 @@ type CopyPeers interface {
 	PutVerified(ctx context.Context, node string, id chunkstore.ID, version uint64, data []byte, crc uint32) error
 }
 
+// ChunkReconciler repairs a chunk whose reachable replicas are all past
+// its committed version (Replicator.RepairChunk): a write reached them and
+// never committed, e.g. its gateway was cut off before its commit. It
+// refuses while another gateway's such write is younger than StaleAfter
+// (that gateway may still commit it).
+type ChunkReconciler interface {
+	RepairChunk(ctx context.Context, vol uint32, ino, index uint64) error
+}
+
 var (
 	// ErrOnlyCopy refuses to remove a node that holds the only copy of a
 	// chunk on a node that is not down.
@@ -142,18 +151,19 @@ type Healer struct {
 	runMu sync.Mutex     // one Run at a time (a new term may start before the old one ends)
 	wg    sync.WaitGroup // tasks in flight
 
-	mu       sync.Mutex
-	paused   bool
-	leading  bool
-	inflight map[ChunkKey]bool
-	load     map[string]int // replicas per node at the last pass
-	last     Plan           // counts of the last pass (Tasks dropped)
-	queue    int            // tasks of the last pass not dispatched yet
-	urgent   int
-	lastPass time.Time
-	copied   int64
-	bytes    int64
-	failed   int64
+	mu         sync.Mutex
+	reconciler ChunkReconciler // optional (SetReconciler)
+	paused     bool
+	leading    bool
+	inflight   map[ChunkKey]bool
+	load       map[string]int // replicas per node at the last pass
+	last       Plan           // counts of the last pass (Tasks dropped)
+	queue      int            // tasks of the last pass not dispatched yet
+	urgent     int
+	lastPass   time.Time
+	copied     int64
+	bytes      int64
+	failed     int64
 }
 
 // NewHealer builds a healer. members may be nil (no voter management).
@@ -166,6 +176,15 @@ func NewHealer(cfg HealerConfig, m HealMeta, members Membership, peers CopyPeers
 	lim := rate.NewLimiter(rate.Limit(cfg.RateLimit), 1<<20)
 	return &Healer{cfg: cfg, meta: m, members: members, peers: peers, live: live, clock: clock, log: log,
 		limiter: lim, kick: make(chan struct{}, 1), inflight: map[ChunkKey]bool{}}, nil
+}
+
+// SetReconciler lets the healer reconcile chunks that every source holds
+// ahead of the metadata. Without one such a chunk waits until a write or a
+// read through a gateway reconciles it, however long that takes.
+func (h *Healer) SetReconciler(rc ChunkReconciler) {
+	h.mu.Lock()
+	h.reconciler = rc
+	h.mu.Unlock()
 }
 
 // Kick starts the next pass now (a drain was requested, a node removed).
@@ -417,12 +436,16 @@ func (h *Healer) copyChunk(ctx context.Context, t Task, cur *meta.Chunk) (int64,
 		return 0, err
 	}
 	var errs []error
+	ahead := false
 	for _, src := range t.Sources {
 		data, version, crc, err := h.peers.FetchVerified(ctx, src, id)
 		if err == nil && version != cur.Version {
 			if version > cur.Version {
-				// An uncommitted write reached the source: wait for it.
-				return 0, fmt.Errorf("%w: %s holds version %d, committed %d", errStale, src, version, cur.Version)
+				// An uncommitted write reached the source: another source
+				// may still hold the committed version.
+				ahead = true
+				errs = append(errs, fmt.Errorf("%s holds version %d, committed %d (an uncommitted write)", src, version, cur.Version))
+				continue
 			}
 			err = fmt.Errorf("holds version %d, committed %d: %w", version, cur.Version, chunkstore.ErrVersionMismatch)
 		}
@@ -438,7 +461,31 @@ func (h *Healer) copyChunk(ctx context.Context, t Task, cur *meta.Chunk) (int64,
 		}
 		return int64(len(data)), nil
 	}
+	if ahead {
+		return 0, h.reconcileAhead(ctx, t.Chunk, errors.Join(errs...))
+	}
 	return 0, fmt.Errorf("no source could serve %s: %w", id, errors.Join(errs...))
+}
+
+// reconcileAhead handles a chunk no source of a copy could serve because
+// an uncommitted write reached them: if that write's gateway has not
+// committed it within StaleAfter it never will (a gateway cut off from the
+// majority before its commit, which nobody else writes to or reads from),
+// and the reconciler brings the replicas back to one committed version
+// (without the replicas it cannot reach, which the next pass replaces).
+// Either way the next pass plans from the new state.
+func (h *Healer) reconcileAhead(ctx context.Context, ref meta.ChunkRef, why error) error {
+	h.mu.Lock()
+	rc := h.reconciler
+	h.mu.Unlock()
+	if rc == nil {
+		return fmt.Errorf("%w: %v", errStale, why)
+	}
+	if err := rc.RepairChunk(ctx, ref.Vol, ref.Ino, ref.Index); err != nil {
+		// Too young, or the replicas cannot be reached: a later pass.
+		return fmt.Errorf("%w: %v; not reconciled yet: %v", errStale, why, err)
+	}
+	return fmt.Errorf("%w: reconciled after %v", errStale, why)
 }
 
 // throttle waits until n more bytes may be copied.
@@ -479,7 +526,9 @@ func (h *Healer) adjustVoters(topo *Topology, nodes []meta.NodeInfo) error {
 	if err != nil {
 		return err
 	}
-	ch := PlanVoters(topo, members, h.cfg.MaxVoters)
+	t := *topo
+	t.Leader = h.cfg.NodeID // it applies the change: never demote it
+	ch := PlanVoters(&t, members, h.cfg.MaxVoters)
 	info := func(id string) (meta.NodeInfo, bool) {
 		for _, n := range nodes {
 			if n.ID == id {
@@ -497,7 +546,7 @@ func (h *Healer) adjustVoters(topo *Topology, nodes []meta.NodeInfo) error {
 				return err
 			}
 		}
-		h.log.Warn("demoted a lost Raft voter", "node", ch.Demote)
+		h.log.Warn("demoted a Raft voter (lost, or one AZ too many)", "node", ch.Demote)
 	}
 	if ch.Promote != "" {
 		n, ok := info(ch.Promote)

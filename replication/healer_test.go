@@ -489,3 +489,69 @@ func TestHealerRun(t *testing.T) {
 		hh.wantReplicas(hh.vol, ino, uint64(i), c, "n2", "n3", "n4")
 	}
 }
+
+// TestHealerReconcilesAheadChunk: a write that reached n2 and n3 and never
+// committed (its gateway was cut off from the majority before its commit)
+// leaves them ahead of the metadata, with n1, the one replica at the
+// committed version, gone. No copy can be made from replicas ahead of the
+// metadata, and nobody else touches the chunk: the healer has it
+// reconciled, but only once that write is older than StaleAfter (its
+// gateway may still commit it before), and then copies it back to R.
+func TestHealerReconcilesAheadChunk(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		staleAfter time.Duration
+		reconciled bool
+	}{
+		{"young write respected", time.Hour, false},
+		{"old write reconciled", 50 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hh := newHealHarness(t, nil)
+			cfg := DefaultConfig("n2", "az2")
+			cfg.ReplicaTimeout, cfg.StaleAfter = 10*time.Millisecond, tc.staleAfter
+			log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			r, err := New(cfg, hh.meta, hh.peers, hh.stores["n2"], hh.clock, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hh.h.SetReconciler(r)
+
+			ino, _ := hh.file(hh.vol, "f", 1, "n1", "n2", "n3")
+			committed := hh.chunk(hh.vol, ino, 0).Version
+			id := ChunkID(hh.vol.ID, ino, 0)
+			ahead := pattern(99, testChunkSize/2)
+			aheadVersion := nextVersion(committed, writerTag("cut-off-gateway"))
+			for _, n := range []string{"n2", "n3"} {
+				if err := hh.stores[n].Put(id, aheadVersion, ahead); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hh.stop("n1")
+			hh.advance(75 * time.Second) // n1 down past the grace time
+
+			if !tc.reconciled {
+				for range 3 {
+					hh.pass()
+				}
+				if ch := hh.chunk(hh.vol, ino, 0); ch.Version != committed || !slices.Equal(ch.Replicas, []string{"n1", "n2", "n3"}) {
+					t.Fatalf("a young uncommitted write was overridden: chunk %+v", ch)
+				}
+				return
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for hh.chunk(hh.vol, ino, 0).Version == committed {
+				if time.Now().After(deadline) {
+					t.Fatalf("chunk still at the committed version %d with every reachable replica ahead", committed)
+				}
+				hh.pass() // polls: the write ages in real time
+			}
+			// Reconciled to the content furthest ahead (the failed write's
+			// bytes, as a read would), then copied to n4 in n1's AZ.
+			for range 3 {
+				hh.pass()
+			}
+			hh.wantReplicas(hh.vol, ino, 0, ahead, "n2", "n3", "n4")
+		})
+	}
+}

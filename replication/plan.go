@@ -38,6 +38,9 @@ type Topology struct {
 	// Load is how many replicas each node held at the previous pass; the
 	// rebalancer works from it (nil: no rebalancing this pass).
 	Load map[string]int
+	// Leader is the node applying the plan, which PlanVoters never
+	// demotes ("" for none).
+	Leader string
 }
 
 // NewTopology builds a snapshot from the registered nodes and a source of
@@ -554,6 +557,9 @@ type VoterChange struct {
 //     AZ, or else of an AZ without a live voter;
 //   - an AZ without any voter gets one, while there are fewer than
 //     maxVoters;
+//   - a voter of an AZ holding half the voters or more is demoted while
+//     at least three AZs hold live voters (losing that AZ would lose the
+//     majority), never the leader;
 //   - while there are fewer than three voters (fewer than three AZs), one
 //     more is promoted in the AZ with the fewest voters, so that one node
 //     can fail.
@@ -608,6 +614,22 @@ func PlanVoters(t *Topology, members map[string]bool, maxVoters int) VoterChange
 		}
 		if c != "" {
 			return VoterChange{Demote: v, Promote: c}
+		}
+	}
+	// An AZ holding half the voters or more, while at least three AZs
+	// hold live voters, would take the majority with it: demote one of
+	// its voters (the latest in ID order, never the leader). The
+	// promotion below while there are fewer than three voters leaves
+	// that behind when a second node of the first AZ joins before the
+	// other AZs do, and two nodes of one AZ joining at once can both be
+	// admitted as voters.
+	if len(liveVotersIn) >= 3 {
+		for i := len(ids) - 1; i >= 0; i-- {
+			id := ids[i]
+			n, registered := t.Nodes[id]
+			if members[id] && registered && id != t.Leader && votersIn[n.AZ] >= 2 && 2*votersIn[n.AZ] >= voters {
+				return VoterChange{Demote: id}
+			}
 		}
 	}
 	if voters >= maxVoters {

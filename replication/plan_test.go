@@ -252,6 +252,17 @@ func TestPlannerLoadCounts(t *testing.T) {
 	}
 }
 
+// TestPlanVotersKeepsLeader: of an AZ's surplus voters, the leader (which
+// applies the change) is never the one demoted.
+func TestPlanVotersKeepsLeader(t *testing.T) {
+	topo := testTopology(nv("n1", "az1"), nv("n2", "az2"), nv("n3", "az3"), nv("n4", "az1"))
+	topo.Leader = "n4"
+	all := map[string]bool{"n1": true, "n2": true, "n3": true, "n4": true}
+	if got, want := PlanVoters(topo, all, 5), (VoterChange{Demote: "n1"}); got != want {
+		t.Errorf("PlanVoters with n4 leading = %+v, want %+v", got, want)
+	}
+}
+
 func TestPlanVoters(t *testing.T) {
 	three := map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false}
 	for _, c := range []struct {
@@ -286,6 +297,15 @@ func TestPlanVoters(t *testing.T) {
 		{"draining nodes are not promoted",
 			[]NodeView{nv("n1", "az1"), nv("n2", "az2"), draining(nv("n3", "az3"))},
 			map[string]bool{"n1": true, "n2": true, "n3": false}, 5, VoterChange{}},
+		{"a second voter in an AZ holding half the voters is demoted (the latest)",
+			[]NodeView{nv("n1", "az1"), nv("n2", "az2"), nv("n3", "az3"), nv("n4", "az1")},
+			map[string]bool{"n1": true, "n2": true, "n3": true, "n4": true}, 5, VoterChange{Demote: "n4"}},
+		{"two voters in each of two AZs of five: losing either keeps a majority",
+			[]NodeView{nv("n1", "az1"), nv("n2", "az2"), nv("n3", "az3"), nv("n4", "az1"), nv("n5", "az2")},
+			map[string]bool{"n1": true, "n2": true, "n3": true, "n4": true, "n5": true}, 5, VoterChange{}},
+		{"two AZs: no demotion can help",
+			[]NodeView{nv("n1", "az1"), nv("n2", "az2"), nv("n3", "az1")},
+			map[string]bool{"n1": true, "n2": true, "n3": true}, 5, VoterChange{}},
 		{"two AZs: a third voter for a single-node failure",
 			[]NodeView{nv("n1", "az1"), nv("n2", "az2"), nv("n3", "az1")},
 			map[string]bool{"n1": true, "n2": true, "n3": false}, 5, VoterChange{Promote: "n3"}},

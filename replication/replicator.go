@@ -49,6 +49,14 @@ type Config struct {
 	// ReplicaTimeout bounds one replica write or read; a replica slower than
 	// this is treated as failed for that request.
 	ReplicaTimeout time.Duration
+	// StragglerWait bounds how long a write that already has its write
+	// quorum waits for the remaining replicas: after the longer of this and
+	// the time the quorum took, replicas that have not answered are cut
+	// short and left out of the commit like failed ones (the healer copies
+	// the chunk back to them). A frozen replica (SIGSTOP, a hung disk, a
+	// peer whose TCP never resets) then costs each write this much, not the
+	// replica timeout. At or above ReplicaTimeout it changes nothing.
+	StragglerWait time.Duration
 	// DownFor is how long a replica that failed is skipped when placing new
 	// chunks and ordering reads (local failure detection until the cluster
 	// heartbeats of later work take over).
@@ -67,14 +75,17 @@ type Config struct {
 
 // DefaultConfig returns the defaults for a node.
 func DefaultConfig(nodeID, az string) Config {
-	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, DownFor: 10 * time.Second,
-		Attempts: 8, StaleAfter: 30 * time.Second}
+	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, StragglerWait: time.Second,
+		DownFor: 10 * time.Second, Attempts: 8, StaleAfter: 30 * time.Second}
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	if c.NodeID == "" || c.ReplicaTimeout <= 0 || c.Attempts < 1 {
 		return errors.New("replication: node ID, a positive replica timeout and at least one attempt are required")
+	}
+	if c.StragglerWait <= 0 {
+		return errors.New("replication: StragglerWait must be positive")
 	}
 	if c.StaleAfter <= c.ReplicaTimeout {
 		return errors.New("replication: StaleAfter must exceed the replica timeout")
@@ -186,8 +197,9 @@ func split(chunkSize int64, off int64, data []byte) []piece {
 
 // WriteAt stores data at off in file ino of vol durably on at least the write
 // quorum of every touched chunk's replicas, then commits the new chunk
-// versions, replica sets (without the replicas that failed) and the file
-// size through Raft. Only then does it return: a replica that missed an
+// versions, replica sets (without the replicas that failed, or that had
+// not answered StragglerWait after the quorum did) and the file size
+// through Raft. Only then does it return: a replica that missed an
 // acknowledged write is never listed as holding it.
 func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error) {
 	if off < 0 || off+int64(len(data)) < off || uint64(off)+uint64(len(data)) > 1<<62 {
@@ -286,23 +298,49 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 		length int64
 		err    error
 	}
+	// Stragglers are cut short through wctx once the quorum has answered
+	// and StragglerWait has passed; every replica's goroutine is still
+	// waited for below (a cancelled RPC returns at once), so none outlives
+	// the write and its data.
+	wctx, cutStragglers := context.WithCancel(ctx)
+	defer cutStragglers()
+	started := time.Now()
 	out := make(chan outcome, len(replicas))
 	for _, node := range replicas {
 		go func() {
-			n, err := r.writeReplica(ctx, node, id, base, version, baseLen, p)
+			n, err := r.writeReplica(wctx, node, id, base, version, baseLen, p)
 			out <- outcome{node, n, err}
 		}()
 	}
 	cw := meta.ChunkWrite{Index: p.index, BaseVersion: base, Version: version}
 	var mismatch, failed []error
 	var mismatched []string
-	for range replicas {
-		o := <-out
+	var grace <-chan time.Time // fires StragglerWait after the quorum answered
+	armed, cut := false, false
+	for i := range replicas {
+		if !armed && i > 0 && len(cw.Replicas) >= vol.WriteQuorum {
+			armed = true
+			t := time.NewTimer(max(r.cfg.StragglerWait, time.Since(started)))
+			defer t.Stop()
+			grace = t.C
+		}
+		var o outcome
+		select {
+		case o = <-out:
+		case <-grace:
+			grace, cut = nil, true
+			cutStragglers() // they answer at once now, with wctx's error
+			o = <-out
+		}
 		if o.err != nil {
-			if errors.Is(o.err, chunkstore.ErrVersionMismatch) {
+			switch {
+			case errors.Is(o.err, chunkstore.ErrVersionMismatch):
 				mismatch = append(mismatch, o.err)
 				mismatched = append(mismatched, o.node)
-			} else {
+			case cut && ctx.Err() == nil:
+				failed = append(failed, fmt.Errorf("%s: cut short %v after the write quorum answered: %w",
+					o.node, time.Since(started).Round(time.Millisecond), o.err))
+			default:
 				failed = append(failed, fmt.Errorf("%s: %w", o.node, o.err))
 			}
 			continue
@@ -421,6 +459,18 @@ func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64
 		err = r.readPieceAhead(ctx, vol, ino, p)
 	}
 	return err
+}
+
+// RepairChunk reconciles chunk index of file ino of volume vol if none of
+// its reachable replicas holds the committed version (ChunkReconciler, for
+// the healer): like a read that finds them all ahead, it refuses while
+// another gateway's uncommitted write on them is younger than StaleAfter.
+func (r *Replicator) RepairChunk(ctx context.Context, vol uint32, ino, index uint64) error {
+	v, err := r.meta.FSM().VolumeByID(vol)
+	if err != nil {
+		return err
+	}
+	return r.repairChunk(ctx, v, ino, index)
 }
 
 // repairChunk reconciles a chunk none of whose replicas holds the committed

@@ -192,7 +192,10 @@ func runNode(ctx context.Context, c config, log *slog.Logger) error {
 	dlog.Info("node serving", "nfs", n.NFSAddr(), "admin", n.AdminAddr())
 	<-ctx.Done()
 	dlog.Info("stopping")
-	return n.Close()
+	// A leader hands over first (bounded by node.HandOverTimeout), so a
+	// rolling restart costs the cluster no election timeout.
+	_, err = n.Shutdown(context.Background())
+	return err
 }
 
 // embeddedSettings are the settings the embedded cluster takes; it runs

@@ -110,6 +110,7 @@ func (n *Node) initHealing() error {
 // the healer, which runs whenever this node leads.
 func (n *Node) startHealing() {
 	n.repl.SetLiveness(n.heal.view)
+	n.heal.healer.SetReconciler(n.repl)
 	n.meta.RunWhileLeader(n.heal.healer.Run)
 	n.wg.Add(2)
 	go func() {

@@ -18,7 +18,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,7 +82,10 @@ func (c *cluster) try(timeout time.Duration, name string, args ...string) (strin
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = c.root
-	cmd.Env = append(os.Environ(), "FSREP_NFS_PUBLISH=127.0.0.1:", "FSREP_ADMIN_PUBLISH=127.0.0.1:")
+	// COMPOSE_PROFILES: the per-AZ clients of the partition scenario are
+	// known to every compose command (down removes them too); up names the
+	// services it starts.
+	cmd.Env = append(os.Environ(), "FSREP_NFS_PUBLISH=127.0.0.1:", "FSREP_ADMIN_PUBLISH=127.0.0.1:", "COMPOSE_PROFILES=partition")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -95,19 +100,25 @@ func (c *cluster) compose(timeout time.Duration, args ...string) string {
 	return c.run(timeout, cc[0], append(append(cc[1:], "-p", c.project), args...)...)
 }
 
+var projects atomic.Int32
+
+// projectName is a fresh compose project name: fsrepct, the run's ID
+// (FSREP_COMPOSE_RUN, set by the make targets, whose clean-up removes
+// fsrepct<run>* whatever happens), the scenario, a counter.
+func projectName(scenario string) string {
+	run := os.Getenv("FSREP_COMPOSE_RUN")
+	if run == "" {
+		run = fmt.Sprintf("%05d", time.Now().Unix()%100000)
+	}
+	return strings.ToLower(fmt.Sprintf("fsrepct%s%s%d", run, scenario, projects.Add(1)))
+}
+
 // up starts a fresh project: the six nodes, the volume "data", then the
 // workload client. The project is removed by t.Cleanup whatever happens.
 func up(t *testing.T, name string) *cluster {
-	c := &cluster{t: t, root: repoRoot(t), project: fmt.Sprintf("fsrepct%s%d", name, time.Now().Unix()%100000), ids: map[string]string{}}
+	c := &cluster{t: t, root: repoRoot(t), project: projectName(name), ids: map[string]string{}}
 	t.Cleanup(func() {
-		if t.Failed() {
-			for _, s := range append(nodes, "client") {
-				if id := c.ids[s]; id != "" {
-					out, _ := c.try(30*time.Second, "docker", "logs", "--tail", "30", id)
-					t.Logf("--- last logs of %s:\n%s", s, out)
-				}
-			}
-		}
+		c.saveLogs(t.Failed())
 		cc := composeCmd()
 		if _, err := c.try(3*time.Minute, cc[0], append(append(cc[1:], "-p", c.project), "down", "-v", "--remove-orphans", "-t", "5")...); err != nil {
 			t.Errorf("compose down %s: %v", c.project, err)
@@ -116,11 +127,50 @@ func up(t *testing.T, name string) *cluster {
 	c.compose(5*time.Minute, append([]string{"up", "-d"}, nodes...)...)
 	c.run(5*time.Minute, "bash", "scripts/compose-wait.sh", c.project, "180")
 	c.run(time.Minute, "bash", "scripts/compose-volume.sh", c.project, "data")
+	c.waitVotersSpread(2 * time.Minute)
 	c.compose(2*time.Minute, "up", "-d", "client")
 	for _, s := range append(nodes, "client") {
 		c.ids[s] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", s))
 	}
 	return c
+}
+
+// saveLogs writes every container's whole log (stdout and stderr: fsrepd
+// logs to stderr) to results/logs/<project>/<service>.log, and when show
+// is set also logs the last lines of each.
+func (c *cluster) saveLogs(show bool) {
+	dir := filepath.Join(c.root, "results", "logs", c.project)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Logf("saving logs: %v", err)
+	}
+	for _, s := range append(slices.Clone(nodes), "client", "client-az1", "client-az2", "client-az3") {
+		id := c.ids[s]
+		if id == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, "docker", "logs", "-t", id).CombinedOutput()
+		cancel()
+		if err != nil {
+			c.t.Logf("docker logs %s: %v", s, err)
+		}
+		_ = os.WriteFile(filepath.Join(dir, s+".log"), out, 0o644)
+		if !show {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+		c.t.Logf("--- last logs of %s (all in %s):\n%s", s, filepath.Join(dir, s+".log"), strings.Join(lines[max(0, len(lines)-15):], "\n"))
+	}
+}
+
+// startClient starts another workload client service (client-az1 ...).
+func (c *cluster) startClient(svc string) {
+	c.t.Helper()
+	c.compose(2*time.Minute, "up", "-d", "--no-deps", svc)
+	c.ids[svc] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", svc))
+	if c.ids[svc] == "" {
+		c.t.Fatalf("%s did not start", svc)
+	}
 }
 
 // ctl runs fsrepctl inside node's container.
@@ -131,8 +181,9 @@ func (c *cluster) ctl(node string, args ...string) (string, error) {
 
 type status struct {
 	Raft struct {
-		State  string `json:"state"`
-		Leader string `json:"leader"`
+		State  string   `json:"state"`
+		Leader string   `json:"leader"`
+		Voters []string `json:"voters"`
 	} `json:"raft"`
 	Health string `json:"health"`
 	Repair *struct {
@@ -163,22 +214,110 @@ func (c *cluster) seenDown(node string, down []string) bool {
 	return n == len(down)
 }
 
-// leader asks the given nodes in turn for the Raft leader.
+// leader asks the given nodes in turn for the Raft leader, for up to a
+// minute (an election may be under way).
 func (c *cluster) leader(via ...string) string {
 	c.t.Helper()
 	var last error
-	for _, n := range via {
-		out, err := c.ctl(n, "-o", "json", "status")
-		var st status
-		if jerr := json.Unmarshal([]byte(out), &st); jerr == nil && st.Raft.Leader != "" {
-			return st.Raft.Leader
-		} else if err == nil {
-			err = jerr
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for _, n := range via {
+			out, err := c.ctl(n, "-o", "json", "status")
+			var st status
+			if jerr := json.Unmarshal([]byte(out), &st); jerr == nil && st.Raft.Leader != "" {
+				return st.Raft.Leader
+			} else if err == nil {
+				err = jerr
+			} else {
+				err = fmt.Errorf("%s: %w", n, err)
+			}
+			last = err
 		}
-		last = err
+		time.Sleep(time.Second) // poll interval
 	}
 	c.t.Fatalf("no leader known: %v", last)
 	return ""
+}
+
+// waitVotersSpread waits until no AZ holds half the Raft voters or more
+// (the healer demotes a surplus voter left by the start-up order), so
+// that losing any one AZ keeps a majority before a fault is injected.
+func (c *cluster) waitVotersSpread(d time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	var voters []string
+	for {
+		out, _ := c.ctl("n1a", "-o", "json", "status")
+		var st status
+		if json.Unmarshal([]byte(out), &st) == nil {
+			voters = st.Raft.Voters
+			per := map[string]int{}
+			worst := 0
+			for _, v := range voters {
+				per[azOf(v)]++
+				worst = max(worst, per[azOf(v)])
+			}
+			if len(voters) >= 3 && 2*worst < len(voters) {
+				c.t.Logf("voters: %v", voters)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("voters %v still not spread over the AZs after %v", voters, d)
+		}
+		time.Sleep(time.Second) // poll interval
+	}
+}
+
+// raftState is node's own Raft state as it reports it ("Leader",
+// "Follower", "Candidate"), or "" if it does not answer.
+func (c *cluster) raftState(node string) string {
+	out, _ := c.ctl(node, "-o", "json", "status")
+	var st status
+	if json.Unmarshal([]byte(out), &st) != nil {
+		return ""
+	}
+	return st.Raft.State
+}
+
+// regionNet is the compose network that joins the AZs.
+func (c *cluster) regionNet() string { return c.project + "_region" }
+
+// disconnect cuts the nodes off the region network (they keep their AZ
+// network) and returns their aliases there, for reconnect.
+func (c *cluster) disconnect(names []string) map[string][]string {
+	c.t.Helper()
+	aliases := map[string][]string{}
+	for _, n := range names {
+		out := c.run(30*time.Second, "docker", "inspect", "-f",
+			fmt.Sprintf(`{{json (index .NetworkSettings.Networks %q).Aliases}}`, c.regionNet()), c.ids[n])
+		var as []string
+		if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &as); err != nil {
+			c.t.Fatalf("aliases of %s on %s: %v: %s", n, c.regionNet(), err, out)
+		}
+		for _, a := range as {
+			if !strings.HasPrefix(c.ids[n], a) { // docker adds the short ID itself
+				aliases[n] = append(aliases[n], a)
+			}
+		}
+	}
+	for _, n := range names {
+		c.run(time.Minute, "docker", "network", "disconnect", c.regionNet(), c.ids[n])
+	}
+	return aliases
+}
+
+// reconnect joins the nodes to the region network again under the
+// aliases they had (the service name is one: peers dial n1a:7000).
+func (c *cluster) reconnect(names []string, aliases map[string][]string) {
+	c.t.Helper()
+	for _, n := range names {
+		args := []string{"network", "connect"}
+		for _, a := range aliases[n] {
+			args = append(args, "--alias", a)
+		}
+		c.run(time.Minute, "docker", append(args, c.regionNet(), c.ids[n])...)
+	}
 }
 
 // replicationFull reports whether `replica status` exits 0 through node.
@@ -230,10 +369,21 @@ type ack struct {
 	GW    string
 }
 
-// events reads the workload's JSON lines so far.
+// started is when the write was sent.
+func (a ack) started() time.Time { return a.T.Add(-time.Duration(a.LatMs * float64(time.Millisecond))) }
+
+// events reads the JSON lines of the workload client "client" so far.
 func (c *cluster) events() (acks []ack, report *workload.Report) {
 	c.t.Helper()
-	out := c.run(time.Minute, "docker", "logs", c.ids["client"])
+	acks, _, report = c.clientEvents("client")
+	return acks, report
+}
+
+// clientEvents reads a workload client's JSON lines so far: its
+// acknowledged writes, the times of its errors, and its final report.
+func (c *cluster) clientEvents(svc string) (acks []ack, errs []time.Time, report *workload.Report) {
+	c.t.Helper()
+	out := c.run(time.Minute, "docker", "logs", c.ids[svc])
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -251,19 +401,27 @@ func (c *cluster) events() (acks []ack, report *workload.Report) {
 		switch e.Ev {
 		case "ack":
 			acks = append(acks, ack{T: e.T, File: e.File, LatMs: e.LatMs, GW: e.GW})
+		case "err":
+			errs = append(errs, e.T)
 		case "report":
 			report = e.Report
 		}
 	}
-	return acks, report
+	return acks, errs, report
 }
 
 // waitAcks waits until the workload has n acknowledged writes after since.
 func (c *cluster) waitAcks(n int, since time.Time, d time.Duration) []ack {
 	c.t.Helper()
+	return c.waitClientAcks("client", n, since, d)
+}
+
+// waitClientAcks waits until client svc has n acknowledged writes after since.
+func (c *cluster) waitClientAcks(svc string, n int, since time.Time, d time.Duration) []ack {
+	c.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		acks, _ := c.events()
+		acks, _, _ := c.clientEvents(svc)
 		cnt := 0
 		for _, a := range acks {
 			if a.T.After(since) {
@@ -274,26 +432,38 @@ func (c *cluster) waitAcks(n int, since time.Time, d time.Duration) []ack {
 			return acks
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("only %d of %d acknowledged writes after %s within %v", cnt, n, since.Format(time.RFC3339Nano), d)
+			c.t.Fatalf("%s: only %d of %d acknowledged writes after %s within %v", svc, cnt, n, since.Format(time.RFC3339Nano), d)
 		}
 		time.Sleep(500 * time.Millisecond) // poll interval
 	}
 }
 
-// markFault tells the workload when the fault happened (SIGUSR1).
-func (c *cluster) markFault() {
+// markFault tells the workload clients when the fault happened (SIGUSR1);
+// with none named, "client".
+func (c *cluster) markFault(svcs ...string) {
 	c.t.Helper()
-	c.run(30*time.Second, "docker", "kill", "-s", "USR1", c.ids["client"])
+	if len(svcs) == 0 {
+		svcs = []string{"client"}
+	}
+	for _, s := range svcs {
+		c.run(30*time.Second, "docker", "kill", "-s", "USR1", c.ids[s])
+	}
 }
 
 // finish stops the workload (it reads every acknowledged write back, then
 // prints its report) and returns the report.
 func (c *cluster) finish() *workload.Report {
 	c.t.Helper()
-	c.run(5*time.Minute, "docker", "stop", "-t", "180", c.ids["client"])
-	_, rep := c.events()
+	return c.finishClient("client")
+}
+
+// finishClient stops workload client svc and returns its report.
+func (c *cluster) finishClient(svc string) *workload.Report {
+	c.t.Helper()
+	c.run(5*time.Minute, "docker", "stop", "-t", "180", c.ids[svc])
+	_, _, rep := c.clientEvents(svc)
 	if rep == nil {
-		c.t.Fatal("the workload printed no report")
+		c.t.Fatalf("the workload %s printed no report", svc)
 	}
 	return rep
 }
@@ -305,8 +475,7 @@ func recovery(acks []ack, fault time.Time) (toWrite, gap float64) {
 	toWrite = -1
 	var prev time.Time
 	for _, a := range acks {
-		started := a.T.Add(-time.Duration(a.LatMs * float64(time.Millisecond)))
-		if toWrite < 0 && !started.Before(fault) {
+		if toWrite < 0 && !a.started().Before(fault) {
 			toWrite = a.T.Sub(fault).Seconds()
 		}
 		if !prev.IsZero() && a.T.After(fault) {
