@@ -789,7 +789,7 @@ func (s *state) setReplicas(c *SetReplicas) applied {
 	if ch.Version != c.Version {
 		return fail(fmt.Errorf("%w: chunk %d is at version %d, not %d", ErrConflict, c.Index, ch.Version, c.Version))
 	}
-	if c.From != nil && !sameNodes(ch.Replicas, c.From) {
+	if len(c.From) > 0 && !sameNodes(ch.Replicas, c.From) {
 		return fail(fmt.Errorf("%w: chunk %d has replicas %v, the change was computed from %v", ErrConflict, c.Index, ch.Replicas, c.From))
 	}
 	var dropped []string

@@ -249,13 +249,13 @@ type SetReplicas struct {
 	Index    uint64   `json:"index"`
 	Version  uint64   `json:"version"`
 	Replicas []string `json:"replicas"`
-	// From is the replica set the change was computed from. When set, the
+	// From is the replica set the change was computed from. When not empty, the
 	// command fails with ErrConflict unless the chunk still has exactly
 	// those replicas (in any order): SetReplicas does not change the
 	// version, so two changes computed from one version (the healer's copy
 	// and a drop of a corrupt replica) would otherwise overwrite each other
 	// and list again a replica the other one dropped and deleted.
-	From []string `json:"from,omitempty"`
+	From []string `json:"from"`
 }
 
 // SetNodeState marks a node as draining (no new replicas; the healer moves
