@@ -247,16 +247,7 @@ func TestOldForeignWriteReconciled(t *testing.T) {
 	half := int64(testChunkSize / 2)
 	ino, pending := strandWrite(t, c, r2, m2, half, pattern(24, int(half)))
 	id := ChunkID(c.vol.ID, ino, 0)
-	past := time.Now().Add(-r1.cfg.StaleAfter - time.Minute)
-	for _, node := range allNodes {
-		path := filepath.Join(c.dirs[node], chunkFanout(t, c.dirs[node], id), id.String())
-		if err := os.Chtimes(path, past, past); err != nil {
-			t.Fatal(err)
-		}
-		if info, err := c.stores[node].Inspect(id); err != nil || info.Age < r1.cfg.StaleAfter {
-			t.Fatalf("%s: aged chunk inspects as %+v, %v", node, info, err)
-		}
-	}
+	c.ageChunk(t, id, r1.cfg.StaleAfter+time.Minute)
 
 	ours := pattern(25, int(half))
 	c.write(r1, ino, 0, ours)
@@ -275,6 +266,88 @@ func TestOldForeignWriteReconciled(t *testing.T) {
 	if firstDiff(got2[:half], ours) >= 0 {
 		t.Fatalf("n1's acknowledged write lost after n2's late commit")
 	}
+}
+
+// ageChunk sets the mtime of chunk id's file on every replica age back.
+func (c *cluster) ageChunk(t *testing.T, id chunkstore.ID, age time.Duration) {
+	t.Helper()
+	past := time.Now().Add(-age)
+	for _, node := range allNodes {
+		path := filepath.Join(c.dirs[node], chunkFanout(t, c.dirs[node], id), id.String())
+		if err := os.Chtimes(path, past, past); err != nil {
+			t.Fatal(err)
+		}
+		if info, err := c.stores[node].Inspect(id); err != nil || info.Age < age {
+			t.Fatalf("%s: aged chunk inspects as %+v, %v", node, info, err)
+		}
+	}
+}
+
+// TestStrandedForeignWriteFenced proves that another gateway's uncommitted
+// write older than FenceAfter (but younger than StaleAfter: its writer may
+// in theory still be committing) no longer blocks the chunk: n1 first
+// commits a fence version, so n2's late commit fails, then reconciles and
+// writes. This is what keeps a client whose gateway died mid-write from
+// stalling for StaleAfter on its next gateway.
+func TestStrandedForeignWriteFenced(t *testing.T) {
+	c := newCluster(t)
+	r1, _ := c.replicator("n1", "az1", nil)
+	r2, m2 := c.replicator("n2", "az2", nil)
+	half := int64(testChunkSize / 2)
+	ino, pending := strandWrite(t, c, r2, m2, half, pattern(26, int(half)))
+	id := ChunkID(c.vol.ID, ino, 0)
+	c.ageChunk(t, id, (r1.cfg.FenceAfter+r1.cfg.StaleAfter)/2)
+
+	ours := pattern(27, int(half))
+	c.write(r1, ino, 0, ours)
+	ch := c.chunk(ino, 0)
+	if ch == nil || writerOf(ch.Version) != r1.tag || len(ch.Replicas) != 3 {
+		t.Fatalf("chunk after fencing %+v", ch)
+	}
+	if _, err := m2.Propose(t.Context(), pending); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("n2's commit of its fenced-out write: %v, want ErrConflict", err)
+	}
+	var m model
+	m.write(0, ours) // n2's bytes were never acknowledged: gone
+	c.wantFile(ino, m, r1, r2)
+	c.wantReplicaFiles(ino, 0, m)
+}
+
+// TestFenceLosesToStrandedCommit proves the fence is a compare-and-swap:
+// when the stranded write commits after all, just before n1's fence, the
+// fence fails, and n1 writes on top of that (now acknowledged) write
+// instead of reconciling it away.
+func TestFenceLosesToStrandedCommit(t *testing.T) {
+	c := newCluster(t)
+	r1, m1 := c.replicator("n1", "az1", nil)
+	r2, m2 := c.replicator("n2", "az2", nil)
+	half := int64(testChunkSize / 2)
+	theirs, ours := pattern(28, int(half)), pattern(29, int(half))
+	ino, pending := strandWrite(t, c, r2, m2, half, theirs)
+	c.ageChunk(t, ChunkID(c.vol.ID, ino, 0), (r1.cfg.FenceAfter+r1.cfg.StaleAfter)/2)
+
+	var once sync.Once
+	var fences atomic.Int32
+	m1.setFail(func(cmd meta.Command) error {
+		if cw, ok := cmd.(*meta.CommitWrite); ok && cw.Chunks[0].BaseVersion == 0 {
+			fences.Add(1)
+			once.Do(func() {
+				if _, err := m2.Propose(t.Context(), pending); err != nil {
+					t.Errorf("n2's delayed commit: %v", err)
+				}
+			})
+		}
+		return nil
+	})
+	c.write(r1, ino, 0, ours)
+	if fences.Load() == 0 {
+		t.Fatal("n1 never tried to fence the stranded write")
+	}
+	var m model
+	m.write(0, ours)
+	m.write(half, theirs)
+	c.wantFile(ino, m, r1, r2)
+	c.wantReplicaFiles(ino, 0, m)
 }
 
 // chunkFanout finds the subdirectory of dir holding chunk id's file.

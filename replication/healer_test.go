@@ -510,6 +510,7 @@ func TestHealerReconcilesAheadChunk(t *testing.T) {
 			hh := newHealHarness(t, nil)
 			cfg := DefaultConfig("n2", "az2")
 			cfg.ReplicaTimeout, cfg.StaleAfter = 10*time.Millisecond, tc.staleAfter
+			cfg.FenceAfter = min(cfg.FenceAfter, tc.staleAfter)
 			log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			r, err := New(cfg, hh.meta, hh.peers, hh.stores["n2"], hh.clock, log)
 			if err != nil {

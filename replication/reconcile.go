@@ -82,6 +82,7 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	dominant := exists && len(cw.Replicas) > len(cur.Replicas)-vol.WriteQuorum
 	versions := map[string]uint64{}
 	top := cw.Version
+	fence := ""
 	for _, node := range all {
 		info, err := r.inspect(ctx, node, id)
 		if err != nil {
@@ -91,12 +92,40 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 			!(dominant && writerOf(info.Version) < r.tag) {
 			// Another gateway wrote this recently and may be committing it
 			// right now: overwriting it could lose that write once
-			// acknowledged. Let the caller wait and retry.
-			return cw, fmt.Errorf("%w: chunk %s on %s holds another gateway's write from %v ago",
-				chunkstore.ErrVersionMismatch, id, node, info.Age.Round(time.Millisecond))
+			// acknowledged. Let the caller wait and retry; past FenceAfter
+			// its writer has most likely died or been cut off, and the
+			// fence below makes overwriting it safe.
+			if info.Age < r.cfg.FenceAfter {
+				return cw, fmt.Errorf("%w: chunk %s on %s holds another gateway's write from %v ago",
+					chunkstore.ErrVersionMismatch, id, node, info.Age.Round(time.Millisecond))
+			}
+			fence = node
 		}
 		versions[node] = info.Version
 		top = max(top, info.Version)
+	}
+	if fence != "" {
+		// Commit a new version of the chunk before touching any replica:
+		// every uncommitted write is based on base, so from this commit on
+		// none can commit (CommitWrite compares its base version), and
+		// nothing stored on the replicas can become acknowledged behind
+		// our back. If that write committed first, this fails with
+		// ErrConflict and the caller catches up and retries on top of it.
+		// Until the reconciling commit below, the chunk names a version no
+		// replica holds; a reader then reconciles or reads ahead like
+		// after any failed write, and a crash here leaves it to the healer.
+		var length int64
+		replicas := all
+		if exists {
+			length, replicas = cur.Length, cur.Replicas
+		}
+		fenced, err := r.fenceChunk(ctx, vol, ino, id, base, nextVersion(top, r.tag), length, replicas)
+		if err != nil {
+			return cw, err
+		}
+		r.log.Warn("fenced out another gateway's uncommitted write", "chunk", id.String(), "on", fence,
+			"version", fenced)
+		base, top = fenced, fenced
 	}
 	source, wrote := "", len(cw.Replicas) > 0
 	var data []byte
@@ -144,6 +173,21 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 		return cw, err
 	}
 	return cw, fmt.Errorf("%w: chunk %s reconciled to version %d; retry", chunkstore.ErrVersionMismatch, id, fresh)
+}
+
+// fenceChunk commits chunk id of file ino at version from base, keeping its
+// length and replica set (for a new chunk: length 0 on the nodes being
+// reconciled); it returns the version now committed.
+func (r *Replicator) fenceChunk(ctx context.Context, vol *meta.Volume, ino uint64, id chunkstore.ID, base, version uint64, length int64, replicas []string) (uint64, error) {
+	w := meta.ChunkWrite{Index: id.Index, BaseVersion: base, Version: version, Length: length, Replicas: slices.Clone(replicas)}
+	slices.Sort(w.Replicas)
+	if len(w.Replicas) == 0 {
+		return 0, fmt.Errorf("%w: chunk %s: no replica to fence", ErrQuorum, id)
+	}
+	if _, err := r.meta.Propose(ctx, &meta.CommitWrite{Vol: vol.ID, Ino: ino, Chunks: []meta.ChunkWrite{w}}); err != nil {
+		return 0, fmt.Errorf("chunk %s: fencing out an uncommitted write: %w", id, err)
+	}
+	return version, nil
 }
 
 func (r *Replicator) inspect(ctx context.Context, node string, id chunkstore.ID) (chunkstore.Info, error) {

@@ -71,12 +71,22 @@ type Config struct {
 	// can take from its first replica to its commit (replica timeout plus
 	// propose timeout).
 	StaleAfter time.Duration
+	// FenceAfter is how old another gateway's uncommitted write must be
+	// before this node, instead of waiting for StaleAfter, fences it out:
+	// it commits a new version of the chunk through Raft first (so the
+	// stranded write's commit, based on the old version, can never land),
+	// then reconciles the replicas. A gateway that died or was cut off
+	// between its replica writes and its commit then costs its successor
+	// about FenceAfter, not StaleAfter. A live writer fenced out merely
+	// retries; below a normal write's duration, concurrent writers to one
+	// chunk would keep fencing each other.
+	FenceAfter time.Duration
 }
 
 // DefaultConfig returns the defaults for a node.
 func DefaultConfig(nodeID, az string) Config {
 	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, StragglerWait: time.Second,
-		DownFor: 10 * time.Second, Attempts: 8, StaleAfter: 30 * time.Second}
+		DownFor: 10 * time.Second, Attempts: 8, StaleAfter: 30 * time.Second, FenceAfter: 2 * time.Second}
 }
 
 // Validate checks the configuration.
@@ -89,6 +99,9 @@ func (c Config) Validate() error {
 	}
 	if c.StaleAfter <= c.ReplicaTimeout {
 		return errors.New("replication: StaleAfter must exceed the replica timeout")
+	}
+	if c.FenceAfter <= 0 || c.FenceAfter > c.StaleAfter {
+		return errors.New("replication: FenceAfter must be positive and at most StaleAfter")
 	}
 	return nil
 }
@@ -444,7 +457,12 @@ func (r *Replicator) readPiece(ctx context.Context, vol *meta.Volume, ino uint64
 	if errors.Is(err, chunkstore.ErrVersionMismatch) {
 		// Still no replica at the committed version: a write that never
 		// committed reached all of them. Reconcile them, then read.
-		if rerr := r.repairChunk(ctx, vol, ino, p.index); rerr != nil && !errors.Is(rerr, chunkstore.ErrVersionMismatch) {
+		rerr := r.repairChunk(ctx, vol, ino, p.index)
+		if errors.Is(rerr, meta.ErrConflict) {
+			// A write committed while the repair was fencing: read that.
+			rerr = r.meta.CatchUp(ctx)
+		}
+		if rerr != nil && !errors.Is(rerr, chunkstore.ErrVersionMismatch) {
 			return fmt.Errorf("%w (repair: %v)", err, rerr)
 		}
 		err = r.readPieceOnce(ctx, vol, ino, p)
