@@ -77,8 +77,15 @@ func (s *Server) serveConn(nc net.Conn) {
 		if err := nc.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
 			return
 		}
+		if s.draining.Load() {
+			cc.wg.Wait() // answer the calls in flight before the lanes close
+			return
+		}
 		rec, err := readRecord(br, maxRecord)
 		if err != nil {
+			if s.draining.Load() {
+				cc.wg.Wait()
+			}
 			if errors.Is(err, errRecordTooLarge) {
 				s.log.Info("closing a client that sent an oversized record", "client", cc.client, "err", err)
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/internal/admin/admintest"
 	"github.com/fsrep/fsrep/meta"
 )
@@ -75,6 +76,12 @@ func newFuzzServer(t testing.TB) (addr string, root, file []byte) {
 
 // newTestServer is newFuzzServer with a front configuration.
 func newTestServer(t testing.TB, cfg FrontConfig) (addr string, root, file []byte) {
+	s, root, file := newTestServerWith(t, cfg, func(m fuzzMeta) vfs.Data { return sizeOnlyData{m} })
+	return s.Addr().String(), root, file
+}
+
+// newTestServerWith is newTestServer with the data paths data makes.
+func newTestServerWith(t testing.TB, cfg FrontConfig, data func(fuzzMeta) vfs.Data) (s *Server, root, file []byte) {
 	b := admintest.New(t)
 	m := fuzzMeta{b}
 	res, err := m.Propose(context.Background(), &meta.CreateVolume{Name: "v", Replicas: 1, WriteQuorum: 1,
@@ -90,15 +97,15 @@ func newTestServer(t testing.TB, cfg FrontConfig) (addr string, root, file []byt
 	codec := NewHandleCodec([]byte("fuzz-secret-0123456789"))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := NewHandler(Config{DataDir: t.TempDir(), OpTimeout: 2 * time.Second, StaleCheckTimeout: 100 * time.Millisecond},
-		m, sizeOnlyData{m}, codec, wallClock{}, log)
+		m, data(m), codec, wallClock{}, log)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := Serve(l, h, cfg, [8]byte{1})
+	s = Serve(l, h, cfg, [8]byte{1})
 	t.Cleanup(func() { s.Close() })
 	rootIno, _ := m.FSM().Inode(vol.ID, meta.RootIno)
-	return l.Addr().String(),
+	return s,
 		codec.Encode(FileID{Vol: vol.ID, Ino: meta.RootIno, Gen: rootIno.Gen}),
 		codec.Encode(FileID{Vol: vol.ID, Ino: f.Inode.Ino, Gen: f.Inode.Gen})
 }

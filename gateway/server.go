@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -54,6 +55,8 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup
 	done   chan struct{}
+
+	draining atomic.Bool // set by Drain: read no new call
 
 	inFlight, maxInFlight atomic.Int64 // requests on lanes now, and the most seen at once
 }
@@ -112,10 +115,10 @@ func (s *Server) acceptLoop() {
 		}
 		ip := clientIP(c.RemoteAddr().String()).String()
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.cfg.MaxConns || s.perIP[ip] >= s.cfg.MaxConnsPerClient {
+		if s.closed || s.draining.Load() || len(s.conns) >= s.cfg.MaxConns || s.perIP[ip] >= s.cfg.MaxConnsPerClient {
 			total, mine, closed := len(s.conns), s.perIP[ip], s.closed
 			s.mu.Unlock()
-			if !closed {
+			if !closed && !s.draining.Load() {
 				s.cfg.Metrics.connRefused(total >= s.cfg.MaxConns)
 			}
 			s.log.Warn("refusing an NFS connection", "client", c.RemoteAddr().String(),
@@ -139,6 +142,37 @@ func (s *Server) acceptLoop() {
 			}
 			s.mu.Unlock()
 		}()
+	}
+}
+
+// Drain is the graceful half of a stop: the listener closes, every
+// connection stops reading calls, the calls already read are answered, and
+// then the connections close, so a client that moves to another node
+// loses no reply it could have had (a call it had only half sent gets
+// none and is retransmitted there). It returns once every connection has
+// closed, or with ctx's error when ctx ends first; Close then cuts what is
+// left. The node's metadata and data paths must still work while it runs.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining.Store(true)
+	for c := range s.conns {
+		// Ends a read in progress; serveConn checks draining after setting
+		// its own deadline, so it cannot miss this.
+		_ = c.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	_ = s.ln.Close()
+	drained := make(chan struct{})
+	go func() {
+		<-s.done
+		s.wg.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

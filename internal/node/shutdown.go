@@ -12,8 +12,17 @@ import (
 // the election timeout it saves.
 const HandOverTimeout = 3 * time.Second
 
-// Shutdown is the clean stop of SIGTERM and Ctrl-C: when this node leads
-// the metadata Raft group and another voter exists, it first hands the
+// DrainTimeout bounds how long Shutdown waits for the NFS calls in flight
+// to be answered; calls still running then are cut (their clients
+// retransmit to another node).
+const DrainTimeout = 5 * time.Second
+
+// Shutdown is the clean stop of SIGTERM and Ctrl-C. First the NFS gateway
+// drains (bounded by ctx and DrainTimeout): it takes no new connection or
+// call, answers the calls in flight, then closes its connections, so its
+// clients move to another node without waiting out a timeout on a call
+// this node dropped. Then, when this node leads
+// the metadata Raft group and another voter exists, it hands the
 // leadership over (bounded by ctx and HandOverTimeout), while its listeners
 // still serve, so the cluster does not lose a leader it would only find
 // gone after an election timeout (rolling restarts cost no election). Then
@@ -21,8 +30,24 @@ const HandOverTimeout = 3 * time.Second
 // when nothing was handed over (a failed transfer is logged, and the node
 // closes anyway), and Close's error.
 func (n *Node) Shutdown(ctx context.Context) (string, error) {
+	n.drain(ctx)
 	to := n.handOver(ctx)
 	return to, n.Close()
+}
+
+// drain drains the NFS gateway, if it runs.
+func (n *Node) drain(ctx context.Context) {
+	if n.nfs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, DrainTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := n.nfs.Drain(ctx); err != nil {
+		n.log.Warn("shutdown: NFS calls still in flight are cut", "after", time.Since(start).Round(time.Millisecond), "err", err)
+		return
+	}
+	n.log.Info("shutdown: NFS gateway drained", "after", time.Since(start).Round(time.Millisecond))
 }
 
 // handOver transfers the leadership if this node leads and is not the
