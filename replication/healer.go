@@ -149,6 +149,12 @@ type Healer struct {
 	kick    chan struct{}
 
 	runMu sync.Mutex     // one Run at a time (a new term may start before the old one ends)
+	// votersMu serialises changes of the Raft voters: the healer's
+	// (adjustVoters) and the operator's (HoldVoters), each of which reads
+	// the membership, plans, then applies several steps. Interleaved, a
+	// plan made from a membership the other is changing can leave an AZ
+	// with two voters or none.
+	votersMu sync.Mutex
 	wg    sync.WaitGroup // tasks in flight
 
 	mu         sync.Mutex
@@ -522,6 +528,8 @@ func (h *Healer) adjustVoters(topo *Topology, nodes []meta.NodeInfo) error {
 	if h.members == nil {
 		return nil
 	}
+	h.votersMu.Lock()
+	defer h.votersMu.Unlock()
 	members, err := h.members.Members()
 	if err != nil {
 		return err
@@ -559,6 +567,14 @@ func (h *Healer) adjustVoters(topo *Topology, nodes []meta.NodeInfo) error {
 		h.log.Warn("promoted a Raft voter", "node", ch.Promote, "az", n.AZ)
 	}
 	return nil
+}
+
+// HoldVoters keeps the healer from changing the Raft voters until release
+// is called, for an operator's change that reads the membership, plans and
+// applies it in several steps.
+func (h *Healer) HoldVoters() (release func()) {
+	h.votersMu.Lock()
+	return h.votersMu.Unlock
 }
 
 // Status reports the healer's state. The node health and AZ view come from

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,9 +43,10 @@ func (p crcPeers) PutVerified(ctx context.Context, node string, id chunkstore.ID
 
 // fakeMembers is a Raft configuration that records changes.
 type fakeMembers struct {
-	mu  sync.Mutex
-	m   map[string]bool
-	ops []string
+	mu     sync.Mutex
+	m      map[string]bool
+	ops    []string
+	change func() // if set, runs at every AddMember and RemoveMember
 }
 
 func (f *fakeMembers) Members() (map[string]bool, error) {
@@ -58,6 +60,7 @@ func (f *fakeMembers) Members() (map[string]bool, error) {
 }
 
 func (f *fakeMembers) AddMember(id, _ string, voter bool) error {
+	f.changing()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.m[id] = voter
@@ -66,11 +69,21 @@ func (f *fakeMembers) AddMember(id, _ string, voter bool) error {
 }
 
 func (f *fakeMembers) RemoveMember(id string) error {
+	f.changing()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.m, id)
 	f.ops = append(f.ops, "remove "+id)
 	return nil
+}
+
+func (f *fakeMembers) changing() {
+	f.mu.Lock()
+	fn := f.change
+	f.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 }
 
 func (f *fakeMembers) log() []string {
@@ -254,6 +267,17 @@ func TestHealerReplacesLostNode(t *testing.T) {
 	}
 
 	hh.advance(45 * time.Second)
+	// The healer's voter changes hold the lock an operator's change takes
+	// (HoldVoters), from reading the membership to the last step.
+	var unlocked atomic.Int32
+	hh.members.mu.Lock()
+	hh.members.change = func() {
+		if hh.h.votersMu.TryLock() {
+			unlocked.Add(1)
+			hh.h.votersMu.Unlock()
+		}
+	}
+	hh.members.mu.Unlock()
 	if p := hh.pass(); p.Queue != 5 || p.Urgent != 0 {
 		t.Fatalf("plan after the grace time: queue %d urgent %d, want 5, 0", p.Queue, p.Urgent)
 	}
@@ -274,6 +298,9 @@ func TestHealerReplacesLostNode(t *testing.T) {
 	}
 	if ops := hh.members.log(); !slices.Equal(ops, []string{"remove n1", "add n1 voter=false", "add n4 voter=true"}) {
 		t.Fatalf("membership changes = %q", ops)
+	}
+	if n := unlocked.Load(); n != 0 {
+		t.Fatalf("%d membership changes made without the voters lock", n)
 	}
 	if p := hh.pass(); p.Queue != 0 {
 		t.Fatalf("after the repair the plan still has %d tasks", p.Queue)

@@ -20,6 +20,8 @@ for p in $projects; do
 	ids=$(docker ps -aq --filter "label=com.docker.compose.project=$p")
 	[ -n "$ids" ] && docker rm -f $ids >/dev/null
 done
-for n in $(docker network ls --format '{{.Name}}' | grep "^$prefix"); do docker network rm "$n" >/dev/null; done
+for n in $(docker network ls --format "{{.Name}}" | grep "^$prefix"); do
+	docker network rm "$n" >/dev/null || echo "compose-clean: warning: network $n not removed (an engine endpoint leak; it is empty)" >&2
+done
 for v in $(docker volume ls --format '{{.Name}}' | grep "^$prefix"); do docker volume rm "$v" >/dev/null; done
 exit 0

@@ -34,10 +34,10 @@ import (
 //
 // A voter is demoted by removing it and adding it back as a non-voter, as
 // the healer does (meta has no one-step demotion). Promotions come first,
-// so the voters never drop below their number during a change. Two
-// operator changes at the same moment each plan from their own snapshot
-// (Raft still applies them one at a time); they are rare enough that this
-// is not serialised further.
+// so the voters never drop below their number during a change. An
+// operator change holds the healer's voter lock from reading the
+// membership to its last step, so neither the healer nor another
+// operator change plans from a membership that is being changed.
 
 var _ admin.RoleSetter = (*Node)(nil)
 
@@ -51,6 +51,7 @@ func (n *Node) SetNodeRole(ctx context.Context, id string, voter *bool, allowUns
 	if err != nil {
 		return nil, err
 	}
+	defer n.heal.healer.HoldVoters()()
 	members, err := n.meta.Members()
 	if err != nil {
 		return nil, err

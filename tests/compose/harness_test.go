@@ -119,20 +119,64 @@ func up(t *testing.T, name string) *cluster {
 	c := &cluster{t: t, root: repoRoot(t), project: projectName(name), ids: map[string]string{}}
 	t.Cleanup(func() {
 		c.saveLogs(t.Failed())
-		cc := composeCmd()
-		if _, err := c.try(3*time.Minute, cc[0], append(append(cc[1:], "-p", c.project), "down", "-v", "--remove-orphans", "-t", "5")...); err != nil {
-			t.Errorf("compose down %s: %v", c.project, err)
-		}
+		c.down()
 	})
 	c.compose(5*time.Minute, append([]string{"up", "-d"}, nodes...)...)
+	for _, s := range nodes {
+		c.ids[s] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", s))
+	}
 	c.run(5*time.Minute, "bash", "scripts/compose-wait.sh", c.project, "180")
 	c.run(time.Minute, "bash", "scripts/compose-volume.sh", c.project, "data")
 	c.waitVotersSpread(2 * time.Minute)
 	c.compose(2*time.Minute, "up", "-d", "client")
-	for _, s := range append(nodes, "client") {
-		c.ids[s] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", s))
-	}
+	c.ids["client"] = strings.TrimSpace(c.compose(time.Minute, "ps", "-q", "client"))
 	return c
+}
+
+// down removes the project's containers, networks and volumes, retrying:
+// right after containers were killed or disconnected, the engine
+// sometimes still counts an endpoint on a network and refuses to remove
+// it. A network left behind that way (empty, it holds no data) is only
+// a warning; anything else left is an error. scripts/compose-clean.sh,
+// run by the make targets afterwards, removes what is left.
+func (c *cluster) down() {
+	cc := composeCmd()
+	args := append(append(cc[1:], "-p", c.project), "down", "-v", "--remove-orphans", "-t", "5")
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(5 * time.Second) // retry interval: the engine releases the endpoint in its own time
+		}
+		if _, err = c.try(3*time.Minute, cc[0], args...); err == nil {
+			return
+		}
+	}
+	switch left := c.leftovers(); {
+	case left == "":
+	case !strings.Contains(left, "container") && !strings.Contains(left, "volume"):
+		c.t.Logf("warning: compose down %s left %s (an engine endpoint leak; scripts/compose-clean.sh retries): %v", c.project, left, err)
+	default:
+		c.t.Errorf("compose down %s left %s: %v", c.project, left, err)
+	}
+}
+
+// leftovers names what of the project still exists ("" when nothing):
+// containers, volumes and networks labelled with its compose project.
+func (c *cluster) leftovers() string {
+	var left []string
+	for _, kind := range []string{"container", "volume", "network"} {
+		args := []string{kind, "ls", "-q", "--filter", "label=com.docker.compose.project=" + c.project}
+		if kind == "container" {
+			args = []string{"ps", "-aq", "--filter", "label=com.docker.compose.project=" + c.project}
+		}
+		out, err := c.try(time.Minute, "docker", args...)
+		if err != nil {
+			left = append(left, kind+"s (unknown: "+err.Error()+")")
+		} else if n := len(strings.Fields(out)); n > 0 {
+			left = append(left, fmt.Sprintf("%d %s(s)", n, kind))
+		}
+	}
+	return strings.Join(left, ", ")
 }
 
 // saveLogs writes every container's whole log (stdout and stderr: fsrepd
