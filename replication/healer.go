@@ -148,14 +148,14 @@ type Healer struct {
 	limiter *rate.Limiter
 	kick    chan struct{}
 
-	runMu sync.Mutex     // one Run at a time (a new term may start before the old one ends)
+	runMu sync.Mutex // one Run at a time (a new term may start before the old one ends)
 	// votersMu serialises changes of the Raft voters: the healer's
 	// (adjustVoters) and the operator's (HoldVoters), each of which reads
 	// the membership, plans, then applies several steps. Interleaved, a
 	// plan made from a membership the other is changing can leave an AZ
 	// with two voters or none.
 	votersMu sync.Mutex
-	wg    sync.WaitGroup // tasks in flight
+	wg       sync.WaitGroup // tasks in flight
 
 	mu         sync.Mutex
 	reconciler ChunkReconciler // optional (SetReconciler)
