@@ -31,6 +31,7 @@ type config struct {
 	Bootstrap                               bool
 	Join, SecretFile, Secret                string
 	LogFormat, LogLevel                     string
+	ProfileContention                       bool
 	ScrubRate, ScrubInterval, SweepInterval string
 	GCInterval, OrphanAge                   string
 	HeartbeatInterval, SuspectAfter         string
@@ -82,6 +83,8 @@ func (c *config) settings() []setting {
 
 		s("log-format", groupLog, "text", "log format: text or json", &c.LogFormat),
 		s("log-level", groupLog, "info", "log level: debug, info, warn or error", &c.LogLevel),
+		{name: "profile-contention", group: groupLog, def: "false", bool: &c.ProfileContention,
+			usage: "record lock and blocking contention for the admin API's /debug/pprof/mutex and /debug/pprof/block (costs some CPU)"},
 
 		s("scrub-rate", groupIntegrity, formatBytes(replication.DefaultScrubRate), "scrub read rate per second (0 disables scrubbing)", &c.ScrubRate),
 		s("scrub-interval", groupIntegrity, formatDuration(replication.DefaultScrubConfig("x").Interval), "a scrub pass starts at most this often", &c.ScrubInterval),

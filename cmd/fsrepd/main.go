@@ -15,9 +15,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fsrep/fsrep/internal/node"
 )
@@ -73,6 +75,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log, err := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return usageError(stderr, err)
+	}
+	if cfg.ProfileContention {
+		// Process-wide by nature: one in 10 contended lock events, and
+		// blocking events of 100 µs or more.
+		runtime.SetMutexProfileFraction(10)
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 	}
 	if cfg.NodeID == "" {
 		err = runEmbedded(ctx, cfg, src, stdout, log)
@@ -200,7 +208,7 @@ func runNode(ctx context.Context, c config, log *slog.Logger) error {
 
 // embeddedSettings are the settings the embedded cluster takes; it runs
 // the defaults of every other one.
-var embeddedSettings = []string{"data-dir", "log-format", "log-level"}
+var embeddedSettings = []string{"data-dir", "log-format", "log-level", "profile-contention"}
 
 func runEmbedded(ctx context.Context, c config, src sources, stdout io.Writer, log *slog.Logger) error {
 	var ignored []string

@@ -100,6 +100,8 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	api.HandleFunc("POST "+PathScrubPause, s.withScrubber(s.handlePauseScrub(true)))
 	api.HandleFunc("POST "+PathScrubResume, s.withScrubber(s.handlePauseScrub(false)))
 
+	routePprof(api)
+
 	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &APIError{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: "admin: no endpoint " + r.Method + " " + r.URL.Path})

@@ -102,7 +102,8 @@ func wantError(t *testing.T, status int, data []byte, wantStatus int, wantCode s
 func TestAuthRequired(t *testing.T) {
 	b, srv := newTestServer(t, threeAZs...)
 	for _, path := range []string{PathStatus, PathNodes, PathVolumes, PathVolumes + "/x", "/v1/unknown",
-		PathRepair, PathReplicas, PathScrub, PathScrub + "?all=1", PathMetrics} {
+		PathRepair, PathReplicas, PathScrub, PathScrub + "?all=1", PathMetrics, PathPprof, PathPprof + "heap",
+		PathPprof + "profile?seconds=1"} {
 		for _, tok := range []string{"-", "", "wrong", testToken + "x", strings.ToUpper(testToken)} {
 			status, data := call(t, srv, http.MethodGet, path, tok, nil)
 			wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
@@ -136,6 +137,31 @@ func TestAuthRequired(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("bare token: %d, WWW-Authenticate %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestPprof: the profiling endpoints answer with the token (and, above,
+// refuse without it).
+func TestPprof(t *testing.T) {
+	_, srv := newTestServer(t, threeAZs...)
+	for path, want := range map[string]string{
+		PathPprof:                       "goroutine",
+		PathPprof + "goroutine?debug=1": "goroutine profile: total",
+		PathPprof + "mutex?debug=1":     "mutex",
+		PathPprof + "cmdline":           "",
+		PathPprof + "symbol":            "num_symbols",
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(data), want) {
+			t.Errorf("GET %s: %d, %v, %.200q; want 200 with %q", path, resp.StatusCode, err, data, want)
+		}
 	}
 }
 
