@@ -24,7 +24,7 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker c
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; \
 	else echo docker compose; fi)
 
-.PHONY: help build run test test-kclient test-bigdir fuzz bench images compose-up compose-down compose-ps compose-test compose-test-short compose-test-az-loss compose-test-partition compose-test-frozen compose-test-rolling fmt vet clean
+.PHONY: help build run test test-kclient test-bigdir fuzz bench bench-quick bench-anchors bench-go images compose-up compose-down compose-ps compose-test compose-test-short compose-test-az-loss compose-test-partition compose-test-frozen compose-test-rolling fmt vet clean
 
 help: ## list targets (default)
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-23s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,8 +50,22 @@ test-bigdir: ## list a 100,000-entry directory through READDIRPLUS (make test li
 fuzz: ## run every fuzz target for FUZZTIME (default 60s; FUZZ=regexp to pick targets)
 	FUZZTIME=$(FUZZTIME) GO="$(GO)" bash scripts/fuzz-short.sh
 
-bench: ## run benchmarks and print figures (no test asserts on speed)
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+# BENCH_COUNT: repetitions of each Go benchmark (benchstat wants 6 or more).
+BENCH_COUNT ?= 6
+
+bench: ## nfsbench (../shared/bench) against the embedded 3-AZ cluster, 3 runs: table of medians in results/bench/
+	GO="$(GO)" bash scripts/bench.sh
+
+bench-quick: ## nfsbench smoke run against the embedded cluster (small sizes, one run; verifies every byte)
+	GO="$(GO)" bash scripts/bench.sh --quick
+
+bench-anchors: ## ../shared/bench/run-anchors.sh, then nfsbench against fsrep in the same run: fsrep/anchor ratios
+	GO="$(GO)" bash scripts/bench.sh --anchors --wait 240
+
+bench-go: ## Go micro-benchmarks of the hot paths, BENCH_COUNT times each (benchstat input)
+	mkdir -p results/bench
+	$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) ./fs/... ./meta/... ./gateway/... ./replication/... \
+		| tee results/bench/go-$$(date -u +%Y%m%dT%H%M%SZ).txt
 
 images: ## build the fsrep:dev docker image (FROM scratch, static binaries built on the host)
 	rm -rf $(IMAGE_DIR)
