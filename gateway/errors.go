@@ -22,6 +22,7 @@ const (
 	nfs3ErrNotDir   = 20
 	nfs3ErrIsDir    = 21
 	nfs3ErrInval    = 22
+	nfs3ErrFBig     = 27
 	nfs3ErrNoSpc    = 28
 	nfs3ErrROFS     = 30
 	nfs3ErrNameLong = 63

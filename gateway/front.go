@@ -122,6 +122,12 @@ func (s *Server) serveConn(nc net.Conn) {
 				continue
 			}
 		}
+		if serve := fastProcs[c.proc]; serve != nil && c.prog == nfsProg {
+			slot := <-cc.lanes
+			cc.wg.Add(1)
+			go cc.serveFast(slot, c, rec, start, serve)
+			continue
+		}
 		c.modeHint = requestedMode(c, rec)
 		l := <-cc.lanes
 		cc.wg.Add(1)

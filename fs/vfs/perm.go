@@ -56,11 +56,11 @@ func (o Owner) May(n *meta.Inode, want uint32) bool {
 	return bits&want&7 == want
 }
 
-// mayData is May for reading and writing file data, with knfsd's owner
+// MayData is May for reading and writing file data, with knfsd's owner
 // override: the owner may read and write its file whatever the mode (a
 // local process checks at open time; NFS checks on every READ and WRITE,
 // and `cp` or `tar` create read-only files they then write).
-func (o Owner) mayData(n *meta.Inode, want uint32) bool {
+func (o Owner) MayData(n *meta.Inode, want uint32) bool {
 	return o.UID == n.UID || o.May(n, want)
 }
 
@@ -127,7 +127,7 @@ func (f *FS) mayChangeAttr(n *meta.Inode, c *meta.SetAttr) error {
 	if (c.Atime != nil || c.Mtime != nil) && !root && !owner && !f.owner.May(n, MayWrite) {
 		return ErrNotOwner
 	}
-	if c.Size != nil && !f.owner.mayData(n, MayWrite) {
+	if c.Size != nil && !f.owner.MayData(n, MayWrite) {
 		return ErrAccess
 	}
 	// A non-root owner changing the mode of a file whose group it is not

@@ -397,7 +397,7 @@ func (f *FS) OpenFile(p string, flag int, perm os.FileMode) (_ billy.File, err e
 		} else if flag&os.O_RDWR != 0 {
 			want = MayWrite // go-nfs opens O_RDWR for every WRITE
 		}
-		if !f.owner.mayData(n, want) {
+		if !f.owner.MayData(n, want) {
 			return nil, f.fail("open", p, ErrAccess)
 		}
 	}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/fsrep/fsrep/fs/vfs"
+	"github.com/fsrep/fsrep/meta"
+)
+
+// The front serves READ and WRITE itself: go-nfs would stat, open, seek,
+// read or write, close and stat the file again for every call (several
+// metadata reads, and the payload copied through a lane's pipe twice);
+// here one metadata read finds the inode, the data paths read into the
+// reply's buffer or write from the call's, and the reply carries the
+// attributes of that same inode (for WRITE: before, and as committed).
+
+// fastProcs are the procedures the front answers off the connection's
+// reader loop, many at once per connection like the lanes.
+var fastProcs = map[uint32]func(*Server, call, []byte, string) []byte{
+	nfsProcRead:  (*Server).read,
+	nfsProcWrite: (*Server).write,
+}
+
+// serveFast answers call c with serve on its own goroutine. slot is a lane
+// taken from the connection's pool, only as a token: it bounds the calls
+// in flight per connection, fast or not, at the number of lanes.
+func (cc *clientConn) serveFast(slot *lane, c call, rec []byte, start time.Time, serve func(*Server, call, []byte, string) []byte) {
+	defer cc.wg.Done()
+	cc.s.enter()
+	defer cc.s.leave()
+	reply := func() (reply []byte) {
+		defer func() {
+			if p := recover(); p != nil {
+				cc.s.log.Error("panic serving an NFS call", "client", cc.client, "xid", c.xid, "proc", c.proc,
+					"err", fmt.Errorf("%w: %v", vfs.ErrPanic, p), "stack", string(debug.Stack()))
+				reply = accepted(c.xid, acceptSystemErr).b
+			}
+		}()
+		return serve(cc.s, c, rec, cc.client)
+	}()
+	cc.lanes <- slot
+	cc.reply(c, start, reply)
+}
+
+// read answers READ3 (RFC 1813 §3.3.6): at most maxIO bytes (FSINFO's
+// rtmax), the file's attributes, and eof when the data reaches its end.
+// Access is checked as a local open for reading is, with knfsd's owner
+// override (vfs.Owner.MayData); a directory is ISDIR, a symlink INVAL.
+func (s *Server) read(c call, rec []byte, client string) []byte {
+	r := &xdrReader{b: rec, off: c.args}
+	fh := r.opaque(maxHandle)
+	off := uint64(r.u32())<<32 | uint64(r.u32())
+	count := r.u32()
+	if r.err != nil {
+		return accepted(c.xid, acceptGarbageArgs).b
+	}
+	id, n, ex, st := s.object(fh, client)
+	if st != nfs3OK {
+		return statusReply(c.xid, st, 1) // READ3resfail: post_op_attr
+	}
+	fail := func(st uint32) []byte {
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(st)
+		w.u32(1)
+		w.fattr3(id.Vol, n)
+		return w.b
+	}
+	switch n.Type {
+	case meta.TypeFile:
+	case meta.TypeDir:
+		return fail(nfs3ErrIsDir)
+	default:
+		return fail(nfs3ErrInval)
+	}
+	if !squash(c.cred, ex).MayData(n, vfs.MayRead) {
+		return fail(nfs3ErrAcces)
+	}
+	if off > 1<<62 {
+		return fail(nfs3ErrInval)
+	}
+	vol, err := s.h.meta.FSM().VolumeByID(id.Vol)
+	if err != nil {
+		return fail(statusOr(err, nfs3ErrStale))
+	}
+	buf := make([]byte, min(count, maxIO))
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
+	defer cancel()
+	got, err := s.h.data.ReadAt(ctx, vol, id.Ino, n.Size, int64(off), buf)
+	if err != nil {
+		s.log.Warn("READ failed", "client", client, "vol", id.Vol, "ino", id.Ino, "off", off, "count", count, "err", err)
+		return fail(statusOr(err, nfs3ErrIO))
+	}
+	w := accepted(c.xid, acceptSuccess)
+	w.u32(nfs3OK)
+	w.u32(1)
+	w.fattr3(id.Vol, n)
+	w.u32(uint32(got))
+	eof := uint32(0)
+	if off+uint64(got) >= n.Size {
+		eof = 1
+	}
+	w.u32(eof)
+	w.opaque(buf[:got])
+	return w.b
+}
+
+// statusOr is nfsStatus(err), or def when it has no answer.
+func statusOr(err error, def uint32) uint32 {
+	if st := nfsStatus(err); st != 0 {
+		return st
+	}
+	return def
+}
+
+// stableFileSync is WRITE3's committed value FILE_SYNC: every WRITE is
+// replicated to the write quorum and committed through Raft before its
+// reply, whatever the client asked for (RFC 1813 lets a server commit more
+// than asked), so COMMIT has nothing left to do.
+const stableFileSync = 2
+
+// write answers WRITE3 (RFC 1813 §3.3.7) with the checks of a local open
+// for writing (read-only export: ROFS; a directory: ISDIR; not a regular
+// file: INVAL; no write permission, knfsd's owner override aside: ACCES),
+// the volume quota checked early from the local metadata (the commit
+// remains the judge), and wcc_data from the inode before and as committed.
+func (s *Server) write(c call, rec []byte, client string) []byte {
+	r := &xdrReader{b: rec, off: c.args}
+	fh := r.opaque(maxHandle)
+	off := uint64(r.u32())<<32 | uint64(r.u32())
+	count := r.u32()
+	r.u32() // stable_how asked: every write is FILE_SYNC here
+	data := r.opaque(maxIO)
+	if r.err != nil {
+		return accepted(c.xid, acceptGarbageArgs).b
+	}
+	id, n, ex, st := s.object(fh, client)
+	if st != nfs3OK {
+		return statusReply(c.xid, st, 2) // WRITE3resfail: wcc_data, no attributes
+	}
+	reply := func(st uint32, after *meta.Inode) *replyWriter {
+		w := accepted(c.xid, acceptSuccess)
+		w.u32(st)
+		w.u32(1) // pre_op_attr: wcc_attr
+		w.u64(n.Size)
+		for _, t := range []int64{n.Mtime, n.Ctime} {
+			w.u32(uint32(t / 1e9))
+			w.u32(uint32(t % 1e9))
+		}
+		w.u32(1)
+		w.fattr3(id.Vol, after)
+		return w
+	}
+	fail := func(st uint32) []byte { return reply(st, n).b }
+	switch {
+	case ex.ReadOnly:
+		return fail(nfs3ErrROFS)
+	case n.Type == meta.TypeDir:
+		return fail(nfs3ErrIsDir)
+	case n.Type != meta.TypeFile:
+		return fail(nfs3ErrInval)
+	case count > uint32(len(data)):
+		return fail(nfs3ErrInval) // fewer bytes than the count says
+	case !squash(c.cred, ex).MayData(n, vfs.MayWrite):
+		return fail(nfs3ErrAcces)
+	case off > 1<<62:
+		return fail(nfs3ErrFBig)
+	}
+	data = data[:count]
+	after := n
+	if len(data) > 0 {
+		vol, err := s.h.meta.FSM().VolumeByID(id.Vol)
+		if err != nil {
+			return fail(statusOr(err, nfs3ErrStale))
+		}
+		// As vfs does: refuse from the local metadata a write the commit
+		// would refuse, before sending the data to the replicas.
+		if growth := int64(off) + int64(len(data)) - int64(n.Size); vol.QuotaExceeded(growth) {
+			return fail(nfs3ErrDQuot)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
+		defer cancel()
+		if after, err = s.h.data.WriteAt(ctx, vol, id.Ino, int64(off), data); err != nil {
+			s.log.Warn("WRITE failed", "client", client, "vol", id.Vol, "ino", id.Ino, "off", off, "count", count, "err", err)
+			return fail(statusOr(err, nfs3ErrIO))
+		}
+	}
+	w := reply(nfs3OK, after)
+	w.u32(uint32(len(data)))
+	w.u32(stableFileSync)
+	w.b = append(w.b, s.verifier[:]...)
+	return w.b
+}
