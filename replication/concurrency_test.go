@@ -482,3 +482,88 @@ func TestConcurrentWritersSplitReplicas(t *testing.T) {
 	c.wantFile(ino, m, r1, r2)
 	c.wantReplicasHold(ino, 0, m)
 }
+
+// TestWritesToDifferentChunksOverlap proves that one node's writes to
+// different chunks of one file run at once (a sequential writer with many
+// requests in flight keeps several chunks busy): the write to chunk 0 is
+// held at its first remote replica until the write to chunk 1 has reached
+// a remote replica too. With one lock per file, the second write could
+// not start and the hold would time out.
+func TestWritesToDifferentChunksOverlap(t *testing.T) {
+	c := newCluster(t)
+	r, _ := c.replicator("n1", "az1", nil)
+	ino := c.create("f")
+	second := make(chan struct{})
+	var once sync.Once
+	var timedOut atomic.Bool
+	c.peers.setBefore(func(op, node string, id chunkstore.ID) {
+		if op != "write" || id.Ino != ino {
+			return
+		}
+		switch id.Index {
+		case 0:
+			select {
+			case <-second:
+			case <-time.After(10 * time.Second):
+				timedOut.Store(true)
+			}
+		case 1:
+			once.Do(func() { close(second) })
+		}
+	})
+	a, b := pattern(600, testChunkSize), pattern(601, testChunkSize/2)
+	var errA, errB error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, errA = r.WriteAt(t.Context(), c.vol, ino, 0, a) })
+	// The first write is under way (held in the hook) before the second starts.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.peers.count("write", "n2")+c.peers.count("write", "n3") == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // poll interval
+	}
+	wg.Go(func() { _, errB = r.WriteAt(t.Context(), c.vol, ino, testChunkSize, b) })
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("writes: %v; %v", errA, errB)
+	}
+	if timedOut.Load() {
+		t.Fatal("the write to chunk 1 did not start while the write to chunk 0 was in flight")
+	}
+	var m model
+	m.write(0, a)
+	m.write(testChunkSize, b)
+	c.wantFile(ino, m, r)
+}
+
+// TestFileLocks checks the lock a truncate and the writes of one node
+// share: a write's chunks exclude the truncate of their file (so a write
+// in flight cannot commit after a truncate and bring cut bytes back) and
+// another write to the same chunk, not writes to other chunks or files.
+func TestFileLocks(t *testing.T) {
+	var l fileLocks
+	l.m = map[fileKey]*fileLock{}
+	f, g := fileKey{1, 10}, fileKey{1, 11}
+	unlock := l.lockChunks(f, 3, 1, 3)
+	fl := l.m[f]
+	if fl.rw.TryLock() {
+		t.Fatal("a truncate could take a file whose chunks are being written")
+	}
+	if fl.chunks[1].mu.TryLock() || fl.chunks[3].mu.TryLock() {
+		t.Fatal("a second write could take a chunk being written")
+	}
+	unlock2 := l.lockChunks(f, 2) // another chunk of the same file
+	unlock3 := l.lockFile(g)      // another file
+	unlock3()
+	unlock2()
+	unlock()
+	if len(l.m) != 0 {
+		t.Fatalf("locks left after every unlock: %v", l.m)
+	}
+	unlock = l.lockFile(f)
+	if fl := l.m[f]; fl.rw.TryRLock() {
+		t.Fatal("a write could start on a file being truncated")
+	}
+	unlock()
+	if len(l.m) != 0 {
+		t.Fatalf("locks left after every unlock: %v", l.m)
+	}
+}

@@ -15,7 +15,7 @@ import (
 // Chunk versions carry their writer: the high 48 bits count, the low 16
 // bits are a tag of the node that wrote the version. A replica holding an
 // uncommitted version therefore tells who wrote it: this node (whose writes
-// to a file are serialised, so none is in flight) or another gateway (whose
+// to a chunk are serialised, so none is in flight) or another gateway (whose
 // commit may still be in flight until StaleAfter). Two nodes share a tag
 // with probability 2^-16 per pair; then a recent write of the other is
 // treated as this node's own.

@@ -218,7 +218,11 @@ func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, 
 	if off < 0 || off+int64(len(data)) < off || uint64(off)+uint64(len(data)) > 1<<62 {
 		return nil, fmt.Errorf("%w: write at %d of %d bytes is out of range", meta.ErrInvalid, off, len(data))
 	}
-	unlock := r.files.lock(fileKey{vol.ID, ino})
+	var touched []uint64
+	for _, p := range split(vol.ChunkSize, off, data) {
+		touched = append(touched, p.index)
+	}
+	unlock := r.files.lockChunks(fileKey{vol.ID, ino}, touched...)
 	defer unlock()
 	var lastErr error
 	backoff := 50 * time.Millisecond
@@ -253,7 +257,7 @@ func (r *Replicator) WriteAt(ctx context.Context, vol *meta.Volume, ino uint64, 
 // (a write in flight cannot commit after the truncate and bring cut bytes
 // back).
 func (r *Replicator) Truncate(ctx context.Context, vol *meta.Volume, ino uint64, size uint64) (*meta.Inode, error) {
-	unlock := r.files.lock(fileKey{vol.ID, ino})
+	unlock := r.files.lockFile(fileKey{vol.ID, ino})
 	defer unlock()
 	res, err := r.meta.Propose(ctx, &meta.SetAttr{Vol: vol.ID, Ino: ino, Size: &size})
 	if err != nil {
@@ -492,9 +496,9 @@ func (r *Replicator) RepairChunk(ctx context.Context, vol uint32, ino, index uin
 }
 
 // repairChunk reconciles a chunk none of whose replicas holds the committed
-// version, under the file's write lock.
+// version, under the chunk's write lock.
 func (r *Replicator) repairChunk(ctx context.Context, vol *meta.Volume, ino, index uint64) error {
-	unlock := r.files.lock(fileKey{vol.ID, ino})
+	unlock := r.files.lockChunks(fileKey{vol.ID, ino}, index)
 	defer unlock()
 	ch, ok, err := r.meta.FSM().Chunk(vol.ID, ino, index)
 	if err != nil || !ok {
@@ -619,35 +623,93 @@ type fileKey struct {
 	ino uint64
 }
 
+// fileLock orders the writes of this node to one file: a write holds rw
+// shared and the locks of the chunks it touches, so writes to different
+// chunks of a file run at once (a sequential writer with many requests in
+// flight keeps several chunks busy), while two writes to one chunk never
+// race on its version; a truncate holds rw alone.
 type fileLock struct {
-	mu   sync.Mutex
-	refs int
+	rw     sync.RWMutex
+	refs   int                   // under fileLocks.mu
+	chunks map[uint64]*chunkLock // under fileLocks.mu
 }
 
-// fileLocks serialises writes to one file on this node, so that two writes
-// through the same gateway never race on a chunk version.
+type chunkLock struct {
+	mu   sync.Mutex
+	refs int // under fileLocks.mu
+}
+
+// fileLocks holds the fileLocks of the files being written on this node.
 type fileLocks struct {
 	mu sync.Mutex
 	m  map[fileKey]*fileLock
 }
 
-func (l *fileLocks) lock(k fileKey) func() {
+func (l *fileLocks) acquire(k fileKey) *fileLock {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	fl := l.m[k]
 	if fl == nil {
-		fl = &fileLock{}
+		fl = &fileLock{chunks: map[uint64]*chunkLock{}}
 		l.m[k] = fl
 	}
 	fl.refs++
-	l.mu.Unlock()
-	fl.mu.Lock()
+	return fl
+}
+
+func (l *fileLocks) release(k fileKey, fl *fileLock) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if fl.refs--; fl.refs == 0 {
+		delete(l.m, k)
+	}
+}
+
+// lockFile holds file k alone: no write to any of its chunks runs until
+// the returned function is called.
+func (l *fileLocks) lockFile(k fileKey) func() {
+	fl := l.acquire(k)
+	fl.rw.Lock()
 	return func() {
-		fl.mu.Unlock()
+		fl.rw.Unlock()
+		l.release(k, fl)
+	}
+}
+
+// lockChunks holds chunks idx of file k for one write or repair (in
+// ascending order, so that two writes spanning the same chunks cannot
+// deadlock).
+func (l *fileLocks) lockChunks(k fileKey, idx ...uint64) func() {
+	idx = slices.Compact(slices.Sorted(slices.Values(idx)))
+	fl := l.acquire(k)
+	fl.rw.RLock()
+	cls := make([]*chunkLock, len(idx))
+	l.mu.Lock()
+	for i, x := range idx {
+		cl := fl.chunks[x]
+		if cl == nil {
+			cl = &chunkLock{}
+			fl.chunks[x] = cl
+		}
+		cl.refs++
+		cls[i] = cl
+	}
+	l.mu.Unlock()
+	for _, cl := range cls {
+		cl.mu.Lock()
+	}
+	return func() {
+		for i := len(cls) - 1; i >= 0; i-- {
+			cls[i].mu.Unlock()
+		}
 		l.mu.Lock()
-		fl.refs--
-		if fl.refs == 0 {
-			delete(l.m, k)
+		for i, cl := range cls {
+			if cl.refs--; cl.refs == 0 {
+				delete(fl.chunks, idx[i])
+			}
 		}
 		l.mu.Unlock()
+		fl.rw.RUnlock()
+		l.release(k, fl)
 	}
 }
