@@ -74,7 +74,7 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for w, (metric, unit, target) in TARGETS.items():
         f, g, gl = med.get(("fsrep", w)), med.get(("ganesha-vfs", w)), med.get(("gluster", w))
-        raw = med.get(("raw", RAW[w])) if w in RAW else None
+        raw = med.get(("raw-disk", RAW[w])) if w in RAW else None
         rg = f"{f / g:.2f}× ({target}×) {'ok' if f / g >= target else 'short'}" if f and g else "–"
         rgl = f"{f / gl:.1f}× {'ok' if f / gl >= GLUSTER_TARGET else 'short'}" if f and gl else "–"
         print(f"| {w} ({unit}) | {fmt(f)} | {fmt(g)} | {fmt(gl)} | {fmt(raw)} | {rg} | {rgl} |")
