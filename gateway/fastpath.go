@@ -61,13 +61,7 @@ func (s *Server) read(c call, rec []byte, client string) []byte {
 	if st != nfs3OK {
 		return statusReply(c.xid, st, 1) // READ3resfail: post_op_attr
 	}
-	fail := func(st uint32) []byte {
-		w := accepted(c.xid, acceptSuccess)
-		w.u32(st)
-		w.u32(1)
-		w.fattr3(id.Vol, n)
-		return w.b
-	}
+	fail := func(st uint32) []byte { return statusAttrReply(c.xid, st, id.Vol, n) }
 	switch n.Type {
 	case meta.TypeFile:
 	case meta.TypeDir:
@@ -104,6 +98,17 @@ func (s *Server) read(c call, rec []byte, client string) []byte {
 	}
 	w.u32(eof)
 	w.opaque(buf[:got])
+	return w.b
+}
+
+// statusAttrReply is a reply of status st whose body starts with
+// post_op_attr and stops there (the resfail of LOOKUP, READ and others),
+// with n's attributes.
+func statusAttrReply(xid, st, vol uint32, n *meta.Inode) []byte {
+	w := accepted(xid, acceptSuccess)
+	w.u32(st)
+	w.u32(1)
+	w.fattr3(vol, n)
 	return w.b
 }
 

@@ -407,13 +407,7 @@ func (s *Server) lookup(c call, fh []byte, name, client string) []byte {
 	if st != nfs3OK {
 		return statusReply(c.xid, st, 1)
 	}
-	fail := func(st uint32) []byte {
-		w := accepted(c.xid, acceptSuccess)
-		w.u32(st)
-		w.u32(1)
-		w.fattr3(id.Vol, dir)
-		return w.b
-	}
+	fail := func(st uint32) []byte { return statusAttrReply(c.xid, st, id.Vol, dir) }
 	if dir.Type != meta.TypeDir {
 		return fail(nfs3ErrNotDir)
 	}

@@ -93,22 +93,10 @@ wait_quiet() {
 }
 
 work=$(mktemp -d /var/tmp/fsrep-bench.XXXXXX)
-"$GO" build -o "$work/" ./cmd/fsrepd
-"$work/fsrepd" --data-dir "$work/data" >"$work/fsrepd.log" 2>&1 &
-pid=$!
-stop() {
-	kill -INT "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap stop EXIT
-for _ in $(seq 1 300); do
-	grep -q 'fsrep: ready' "$work/fsrepd.log" && break
-	kill -0 "$pid" 2>/dev/null || { cat "$work/fsrepd.log" >&2; log "fsrepd exited (is make run using ports 20490-20492?)"; exit 3; }
-	sleep 0.2 # poll interval
-done
-grep -q 'fsrep: ready' "$work/fsrepd.log" || { cat "$work/fsrepd.log" >&2; log "fsrepd not ready"; exit 3; }
+EMBEDDED_CLEANUP=$work
+. scripts/embedded.sh
+start_embedded "$work" || exit 3
+pid=$EMBEDDED_PID
 
 url='nfs://127.0.0.1/default?version=3&nfsport=20490&mountport=20490'
 raw=$out/fsrep.txt

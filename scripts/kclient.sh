@@ -14,21 +14,8 @@ fi
 bash "$KCLIENT/setup.sh"
 
 work=$(mktemp -d)
-"$GO" build -o "$work/" ./cmd/fsrepd
-"$work/fsrepd" --data-dir "$work/data" >"$work/fsrepd.log" 2>&1 &
-pid=$!
-stop() {
-	kill -INT "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null || true
-}
-trap stop EXIT
-for _ in $(seq 1 300); do
-	grep -q 'fsrep: ready' "$work/fsrepd.log" && break
-	kill -0 "$pid" 2>/dev/null || { cat "$work/fsrepd.log"; exit 3; }
-	sleep 0.2
-done
-grep -q 'fsrep: ready' "$work/fsrepd.log" || { echo "kclient: fsrepd not ready"; cat "$work/fsrepd.log"; exit 3; }
+. scripts/embedded.sh
+start_embedded "$work" || exit 3
 
 failed=0
 for opts in "" "actimeo=0" "nconnect=4"; do
