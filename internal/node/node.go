@@ -78,14 +78,16 @@ type Node struct {
 // Start opens the node's stores and starts every listener. It returns once
 // the node is serving; joining the cluster and registering proceed in the
 // background (see Ready).
-func Start(cfg Config, clock Clock, log *slog.Logger) (n *Node, err error) {
+func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: data directory: %w", err)
 	}
-	n = &Node{cfg: cfg, log: log.With("node", cfg.NodeID, "az", cfg.AZ), clock: clock}
+	// n is not the named result: the error returns below set that to nil,
+	// and the goroutines started meanwhile hold n.
+	n := &Node{cfg: cfg, log: log.With("node", cfg.NodeID, "az", cfg.AZ), clock: clock}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

@@ -2,6 +2,9 @@ package node
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/fsrep/fsrep/meta"
@@ -63,4 +66,32 @@ func TestShutdownHandsOverLeadership(t *testing.T) {
 	if !heir.Meta().IsLeader() {
 		t.Errorf("the leader changed after a follower's hand-over was asked")
 	}
+}
+
+// TestStartFailureCleansUp: a Start that fails late (here: the admin token
+// file cannot be written) returns the error and closes what it had
+// started (listeners, Raft, stores), instead of panicking on the nil node
+// its error return leaves behind; the data directory can then be opened
+// again at once.
+func TestStartFailureCleansUp(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(opsLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{NodeID: "n1", AZ: "az1", DataDir: filepath.Join(dir, "d"), Bootstrap: true,
+		RaftAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", NFSAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		Secret: []byte("start-failure-cluster-secret-012"), ChunkNoSync: true, ScrubRate: -1,
+		TokenFiles: []string{filepath.Join(notDir, "admin.token")}}
+	if n, err := Start(cfg, SystemClock{}, log); err == nil {
+		n.Close()
+		t.Fatal("Start succeeded with a token file under a regular file")
+	}
+	cfg.TokenFiles = nil
+	n, err := Start(cfg, SystemClock{}, log)
+	if err != nil {
+		t.Fatalf("Start after the failed one: %v", err)
+	}
+	n.Close()
 }
