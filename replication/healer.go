@@ -163,6 +163,7 @@ type Healer struct {
 	leading    bool
 	inflight   map[ChunkKey]bool
 	load       map[string]int // replicas per node at the last pass
+	loadGen    uint64         // counts the passes that replaced load
 	last       Plan           // counts of the last pass (Tasks dropped)
 	queue      int            // tasks of the last pass not dispatched yet
 	urgent     int
@@ -307,6 +308,8 @@ func (h *Healer) pass(ctx context.Context, sem chan struct{}) error {
 	}
 	h.mu.Lock()
 	h.load = plan.Load
+	h.loadGen++
+	gen := h.loadGen
 	h.last = plan
 	h.last.Tasks = nil
 	h.queue, h.urgent = plan.Queue, plan.Urgent
@@ -338,7 +341,7 @@ func (h *Healer) pass(ctx context.Context, sem chan struct{}) error {
 			defer h.wg.Done()
 			defer func() { <-sem }()
 			defer h.release(t.Key())
-			h.runTask(ctx, t)
+			h.runTask(ctx, t, gen)
 		}()
 	}
 	return nil
@@ -366,7 +369,8 @@ func (h *Healer) release(k ChunkKey) {
 	h.mu.Unlock()
 }
 
-func (h *Healer) runTask(ctx context.Context, t Task) {
+// runTask runs t, planned with the load counts of generation gen.
+func (h *Healer) runTask(ctx context.Context, t Task, gen uint64) {
 	// The time the throttle may make this copy wait (the others in flight
 	// share the rate) comes on top of the copy's own timeout.
 	wait := time.Duration(float64(h.cfg.Concurrency) * float64(t.Chunk.Length) / float64(h.cfg.RateLimit) * float64(time.Second))
@@ -381,9 +385,10 @@ func (h *Healer) runTask(ctx context.Context, t Task) {
 			h.copied++
 			h.bytes += n
 		}
-		// The next pass balances from these counts; they were taken before
-		// this task ran.
-		if h.load != nil {
+		// The next pass balances from these counts, taken before this task
+		// ran; a pass planned since counted its commit already (the
+		// counts went -1 when it was subtracted twice).
+		if h.load != nil && h.loadGen == gen {
 			for _, r := range t.Chunk.Replicas {
 				if !slices.Contains(t.Replicas, r) {
 					h.load[r]--
