@@ -20,8 +20,9 @@ import (
 // fastProcs are the procedures the front answers off the connection's
 // reader loop, many at once per connection like the lanes.
 var fastProcs = map[uint32]func(*Server, call, []byte, string) []byte{
-	nfsProcRead:  (*Server).read,
-	nfsProcWrite: (*Server).write,
+	nfsProcRead:   (*Server).read,
+	nfsProcWrite:  (*Server).write,
+	nfsProcCommit: (*Server).commit,
 }
 
 // serveFast answers call c with serve on its own goroutine. slot is a lane
@@ -120,23 +121,28 @@ func statusOr(err error, def uint32) uint32 {
 	return def
 }
 
-// stableFileSync is WRITE3's committed value FILE_SYNC: every WRITE is
-// replicated to the write quorum and committed through Raft before its
-// reply, whatever the client asked for (RFC 1813 lets a server commit more
-// than asked), so COMMIT has nothing left to do.
-const stableFileSync = 2
+// WRITE3's stable_how: UNSTABLE writes are buffered by the write-behind
+// (writeback.go) when it is on; everything else is replicated to the write
+// quorum and committed through Raft before the reply, and answered
+// FILE_SYNC (RFC 1813 lets a server commit more than asked).
+const (
+	stableUnstable = 0
+	stableFileSync = 2
+)
 
 // write answers WRITE3 (RFC 1813 §3.3.7) with the checks of a local open
 // for writing (read-only export: ROFS; a directory: ISDIR; not a regular
 // file: INVAL; no write permission, knfsd's owner override aside: ACCES),
 // the volume quota checked early from the local metadata (the commit
-// remains the judge), and wcc_data from the inode before and as committed.
+// remains the judge), and wcc_data: before, from the inode as this node
+// knows it with the file's buffered writes; after, as committed or, for a
+// buffered write, as it will be.
 func (s *Server) write(c call, rec []byte, client string) []byte {
 	r := &xdrReader{b: rec, off: c.args}
 	fh := r.opaque(maxHandle)
 	off := uint64(r.u32())<<32 | uint64(r.u32())
 	count := r.u32()
-	r.u32() // stable_how asked: every write is FILE_SYNC here
+	stable := r.u32()
 	data := r.opaque(maxIO)
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
@@ -145,20 +151,17 @@ func (s *Server) write(c call, rec []byte, client string) []byte {
 	if st != nfs3OK {
 		return statusReply(c.xid, st, 2) // WRITE3resfail: wcc_data, no attributes
 	}
+	k := fileKey{id.Vol, id.Ino}
+	pre := s.wb.attrs(k, n)
 	reply := func(st uint32, after *meta.Inode) *replyWriter {
 		w := accepted(c.xid, acceptSuccess)
 		w.u32(st)
-		w.u32(1) // pre_op_attr: wcc_attr
-		w.u64(n.Size)
-		for _, t := range []int64{n.Mtime, n.Ctime} {
-			w.u32(uint32(t / 1e9))
-			w.u32(uint32(t % 1e9))
-		}
+		w.wccAttr(pre)
 		w.u32(1)
 		w.fattr3(id.Vol, after)
 		return w
 	}
-	fail := func(st uint32) []byte { return reply(st, n).b }
+	fail := func(st uint32) []byte { return reply(st, pre).b }
 	switch {
 	case ex.ReadOnly:
 		return fail(nfs3ErrROFS)
@@ -174,27 +177,102 @@ func (s *Server) write(c call, rec []byte, client string) []byte {
 		return fail(nfs3ErrFBig)
 	}
 	data = data[:count]
-	after := n
-	if len(data) > 0 {
-		vol, err := s.h.meta.FSM().VolumeByID(id.Vol)
-		if err != nil {
-			return fail(statusOr(err, nfs3ErrStale))
-		}
-		// As vfs does: refuse from the local metadata a write the commit
-		// would refuse, before sending the data to the replicas.
-		if growth := int64(off) + int64(len(data)) - int64(n.Size); vol.QuotaExceeded(growth) {
-			return fail(nfs3ErrDQuot)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
-		defer cancel()
-		if after, err = s.h.data.WriteAt(ctx, vol, id.Ino, int64(off), data); err != nil {
-			s.log.Warn("WRITE failed", "client", client, "vol", id.Vol, "ino", id.Ino, "off", off, "count", count, "err", err)
-			return fail(statusOr(err, nfs3ErrIO))
+	ok := func(after *meta.Inode, committed uint32, verf [8]byte) []byte {
+		w := reply(nfs3OK, after)
+		w.u32(uint32(len(data)))
+		w.u32(committed)
+		w.b = append(w.b, verf[:]...)
+		return w.b
+	}
+	if len(data) == 0 {
+		return ok(pre, stableFileSync, s.verifier)
+	}
+	vol, err := s.h.meta.FSM().VolumeByID(id.Vol)
+	if err != nil {
+		return fail(statusOr(err, nfs3ErrStale))
+	}
+	// As vfs does: refuse from the local metadata a write the commit
+	// would refuse, before sending the data to the replicas.
+	if growth := int64(off) + int64(len(data)) - int64(pre.Size); vol.QuotaExceeded(growth) {
+		return fail(nfs3ErrDQuot)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
+	defer cancel()
+	if stable == stableUnstable && s.wb.on() {
+		verf := s.verifier
+		now := s.h.clock.Now().UnixNano()
+		if end, buffered := s.wb.buffer(ctx, k, vol.ChunkSize, int64(off), data, now); buffered {
+			after := *pre
+			after.Size = max(after.Size, end)
+			after.Mtime, after.Ctime = now, now
+			return ok(&after, stableUnstable, verf)
 		}
 	}
-	w := reply(nfs3OK, after)
-	w.u32(uint32(len(data)))
-	w.u32(stableFileSync)
-	w.b = append(w.b, s.verifier[:]...)
+	// Written now, after what the file has buffered: if that cannot be
+	// flushed yet, neither can this be written without overtaking it.
+	if err := s.wb.syncKey(ctx, k, false); err != nil && retryable(err) {
+		return fail(nfs3ErrJukebox)
+	}
+	after, err := s.h.data.WriteAt(ctx, vol, id.Ino, int64(off), data)
+	if err != nil {
+		s.log.Warn("WRITE failed", "client", client, "vol", id.Vol, "ino", id.Ino, "off", off, "count", count, "err", err)
+		return fail(statusOr(err, nfs3ErrIO))
+	}
+	return ok(after, stableFileSync, s.verifier)
+}
+
+// commit answers COMMIT3 (RFC 1813 §3.3.21): the file's buffered writes
+// are flushed (all of them: offset and count only narrow what the client
+// needs), then the write verifier is answered. A flush that fails for a
+// reason that may pass, or still runs after the operation timeout, is
+// JUKEBOX (the client retries; the data stays buffered); one that cannot
+// succeed is the error it met, once.
+func (s *Server) commit(c call, rec []byte, client string) []byte {
+	r := &xdrReader{b: rec, off: c.args}
+	fh := r.opaque(maxHandle)
+	r.u32() // offset
+	r.u32()
+	r.u32() // count
+	if r.err != nil {
+		return accepted(c.xid, acceptGarbageArgs).b
+	}
+	id, n, _, st := s.object(fh, client)
+	if st != nfs3OK {
+		return statusReply(c.xid, st, 2) // COMMIT3resfail: wcc_data
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
+	defer cancel()
+	err := s.wb.syncKey(ctx, fileKey{id.Vol, id.Ino}, true)
+	after := n
+	if m, ierr := s.h.meta.FSM().Inode(id.Vol, id.Ino); ierr == nil {
+		after = m
+	}
+	switch {
+	case err == nil:
+		st = nfs3OK
+	case retryable(err):
+		st = nfs3ErrJukebox
+	default:
+		st = statusOr(err, nfs3ErrIO)
+	}
+	w := accepted(c.xid, acceptSuccess)
+	w.u32(st)
+	w.wccAttr(n)
+	w.u32(1)
+	w.fattr3(id.Vol, after)
+	if st == nfs3OK {
+		verf := s.verifier
+		w.b = append(w.b, verf[:]...)
+	}
 	return w.b
+}
+
+// wccAttr writes pre_op_attr: present, with n's size, mtime and ctime.
+func (w *replyWriter) wccAttr(n *meta.Inode) {
+	w.u32(1)
+	w.u64(n.Size)
+	for _, t := range []int64{n.Mtime, n.Ctime} {
+		w.u32(uint32(t / 1e9))
+		w.u32(uint32(t % 1e9))
+	}
 }

@@ -196,7 +196,7 @@ func TestWriteInFront(t *testing.T) {
 		a.opaque(fh)
 		a.u64(off)
 		a.u32(count)
-		a.u32(0) // UNSTABLE asked
+		a.u32(stableFileSync)
 		a.opaque(data)
 		r := nfsCall(t, c, 3, nfsProcWrite, a.b)
 		st = r.u32()

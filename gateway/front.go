@@ -98,6 +98,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.log.Info("closing a client that sent a malformed call", "client", cc.client, "err", err)
 			return
 		}
+		s.flushFor(c, rec)
 		if reply := s.answer(c, rec, cc.client); reply != nil {
 			cc.reply(c, start, reply)
 			continue
@@ -133,6 +134,27 @@ func (s *Server) serveConn(nc net.Conn) {
 		cc.wg.Add(1)
 		go cc.dispatch(l, c, rec, orig, rid, start)
 	}
+}
+
+// flushFor makes the buffered writes of the file a call names durable
+// before the call is served (writeback.go: a node reads its own writes),
+// unless the call is a WRITE or COMMIT, which order themselves.
+func (s *Server) flushFor(c call, rec []byte) {
+	if s.wb.nfiles.Load() == 0 || c.prog != nfsProg || c.proc == 0 || c.proc == nfsProcWrite || c.proc == nfsProcCommit {
+		return
+	}
+	r := &xdrReader{b: rec, off: c.args}
+	fh := r.opaque(maxHandle)
+	if r.err != nil {
+		return
+	}
+	id, err := s.h.codec.Decode(fh)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
+	defer cancel()
+	_ = s.wb.syncKey(ctx, fileKey{id.Vol, id.Ino}, false) // a failure is for the file's next COMMIT
 }
 
 // newLane starts a lane, or returns nil once the connection is closing.

@@ -247,8 +247,9 @@ func transferred(proc uint32, reply []byte, off int) float64 {
 }
 
 const (
-	nfsProcRead  = 6
-	nfsProcWrite = 7
+	nfsProcRead   = 6
+	nfsProcCommit = 21
+	nfsProcWrite  = 7
 )
 
 func (m *Metrics) observer(p, st int) prometheus.Observer {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	nfs "github.com/willscott/go-nfs"
+
+	"github.com/fsrep/fsrep/meta"
 )
 
 // FrontConfig bounds what one client can take from a gateway.
@@ -33,19 +35,24 @@ type FrontConfig struct {
 	// Metrics receives the front's request and connection counts; nil
 	// (the default) records nothing.
 	Metrics *Metrics
+	// WriteBehind bounds the bytes of UNSTABLE writes buffered before they
+	// reach the replicas (writeback.go), all files together; 0 turns the
+	// write-behind off (every WRITE is then answered FILE_SYNC).
+	WriteBehind int64
 }
 
 // DefaultFrontConfig returns the defaults.
 func DefaultFrontConfig() FrontConfig {
 	return FrontConfig{Lanes: 16, MaxConns: 1024, MaxConnsPerClient: 64, IdleTimeout: 15 * time.Minute,
-		WriteTimeout: 60 * time.Second, LaneTimeout: 2 * time.Minute}
+		WriteTimeout: 60 * time.Second, LaneTimeout: 2 * time.Minute, WriteBehind: 256 << 20}
 }
 
 // Server serves NFSv3 and MOUNTv3 on one TCP listener through the RPC front.
 type Server struct {
 	h        *Handler
 	cfg      FrontConfig
-	verifier [8]byte
+	verifier [8]byte // WRITE and COMMIT's (random per process: writeback.go)
+	wb       *writeBack
 	log      *slog.Logger
 	ln       net.Listener
 
@@ -91,6 +98,8 @@ func Serve(l net.Listener, h *Handler, cfg FrontConfig, writeVerifier [8]byte) *
 	})
 	s := &Server{h: h, cfg: cfg, verifier: writeVerifier, log: h.log, ln: l,
 		conns: map[net.Conn]struct{}{}, perIP: map[string]int{}, done: make(chan struct{})}
+	volume := func(id uint32) (*meta.Volume, error) { return h.meta.FSM().VolumeByID(id) }
+	s.wb = newWriteBack(h.data, volume, cfg.WriteBehind, h.cfg.OpTimeout, h.log)
 	go s.acceptLoop()
 	return s
 }
@@ -170,16 +179,22 @@ func (s *Server) Drain(ctx context.Context) error {
 	}()
 	select {
 	case <-drained:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// What clients wrote UNSTABLE and did not COMMIT yet reaches the
+	// replicas now, so that they need not send it again elsewhere.
+	s.wb.syncAll(ctx)
+	return ctx.Err()
 }
 
 // Close stops accepting, closes every client connection and waits for
 // their loops to end: a stopped node drops its clients, it does not leave
 // them hanging.
 func (s *Server) Close() error {
+	// Like a crash, Close drops what is buffered: the clients' COMMITs
+	// elsewhere answer another verifier, and they send it again.
+	s.wb.discard()
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {

@@ -71,6 +71,8 @@ const (
 	nfsVers     = 3
 	procRead    = 6
 	procWrite   = 7
+	procCommit  = 21
+	unstable    = 0
 	fileSync    = 2
 	maxReadSize = 1 << 20
 )
@@ -115,6 +117,43 @@ func (c *Client) ReadHandle(fh []byte) ([]byte, error) {
 
 // WriteHandle writes data at off by handle with FILE_SYNC.
 func (c *Client) WriteHandle(fh []byte, off uint64, data []byte) error {
+	_, _, err := c.write(fh, off, data, fileSync)
+	return err
+}
+
+// WriteUnstable writes data at off by handle asking UNSTABLE, and returns
+// the stability the server committed to and its write verifier.
+func (c *Client) WriteUnstable(fh []byte, off uint64, data []byte) (committed uint32, verf uint64, err error) {
+	return c.write(fh, off, data, unstable)
+}
+
+// Commit sends COMMIT for the whole file and returns the write verifier.
+func (c *Client) Commit(fh []byte) (uint64, error) {
+	type commitArgs struct {
+		rpc.Header
+		FH     []byte
+		Offset uint64
+		Count  uint32
+	}
+	type commitRes struct {
+		Wcc  nfsc.WccData
+		Verf uint64
+	}
+	r, err := c.rpc.Call(&commitArgs{Header: c.header(procCommit), FH: fh})
+	if err != nil {
+		return 0, err
+	}
+	if err := status(r); err != nil {
+		return 0, err
+	}
+	var res commitRes
+	if err := xdr.Read(r, &res); err != nil {
+		return 0, err
+	}
+	return res.Verf, nil
+}
+
+func (c *Client) write(fh []byte, off uint64, data []byte, how uint32) (committed uint32, verf uint64, err error) {
 	type writeArgs struct {
 		rpc.Header
 		FH       []byte
@@ -129,21 +168,21 @@ func (c *Client) WriteHandle(fh []byte, off uint64, data []byte) error {
 		How   uint32
 		Verf  uint64
 	}
-	r, err := c.rpc.Call(&writeArgs{Header: c.header(procWrite), FH: fh, Offset: off, Count: uint32(len(data)), How: fileSync, Contents: data})
+	r, err := c.rpc.Call(&writeArgs{Header: c.header(procWrite), FH: fh, Offset: off, Count: uint32(len(data)), How: how, Contents: data})
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	if err := status(r); err != nil {
-		return err
+		return 0, 0, err
 	}
 	var res writeRes
 	if err := xdr.Read(r, &res); err != nil {
-		return err
+		return 0, 0, err
 	}
 	if int(res.Count) != len(data) {
-		return fmt.Errorf("short write: %d of %d", res.Count, len(data))
+		return 0, 0, fmt.Errorf("short write: %d of %d", res.Count, len(data))
 	}
-	return nil
+	return res.How, res.Verf, nil
 }
 
 func status(r io.Reader) error {
