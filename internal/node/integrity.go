@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -174,6 +176,7 @@ type readGate struct {
 
 	mu      sync.Mutex // one barrier at a time; reads wait for it
 	checked time.Time  // when the last successful barrier started
+	failed  time.Time  // when the last barrier failed for want of a leader
 }
 
 // readLease is how long a barrier vouches for this node's metadata, and
@@ -207,10 +210,28 @@ func (g *readGate) barrier(ctx context.Context) (bool, error) {
 	if !g.checked.IsZero() && time.Since(g.checked) < readLease && g.meta.Fresh(readLease) {
 		return false, nil
 	}
+	// Without a leader, every read would wait its whole operation timeout
+	// here, one after the other (one barrier at a time): a client that
+	// retransmits meanwhile queues more reads behind them and never gets an
+	// answer in time. So a barrier waits for a leader at most readLease,
+	// and for readLease after one failed for want of a leader, reads fail
+	// at once (JUKEBOX: the client retries later) unless a leader is known
+	// again.
+	if !g.failed.IsZero() && time.Since(g.failed) < readLease && g.meta.Leader() == "" {
+		return false, fmt.Errorf("%w: no leader confirmed this node's metadata %v ago", meta.ErrNoLeader,
+			time.Since(g.failed).Round(time.Millisecond))
+	}
+	ctx, cancel := context.WithTimeout(ctx, readLease)
+	defer cancel()
 	start := time.Now()
 	if err := g.meta.CatchUp(ctx); err != nil {
+		if errors.Is(err, meta.ErrNoLeader) || errors.Is(err, context.DeadlineExceeded) {
+			// A leader that does not answer is no leader for this purpose.
+			g.failed = time.Now()
+			return false, fmt.Errorf("%w: read barrier: %v", meta.ErrNoLeader, err)
+		}
 		return false, err
 	}
-	g.checked = start
+	g.checked, g.failed = start, time.Time{}
 	return true, nil
 }
