@@ -123,16 +123,20 @@ func (s *Server) fixFattr3(b []byte, vol uint32) {
 // fixReply fixes the attributes of a reply go-nfs gave to call c (rec is
 // the call as the client sent it).
 func (s *Server) fixReply(c call, rec []byte, reply []byte) {
+	if id, ok := s.firstHandle(c, rec); ok {
+		s.fixAttrs(reply, c.proc, id.Vol)
+	}
+}
+
+// firstHandle decodes the file handle an NFS call's arguments start with.
+func (s *Server) firstHandle(c call, rec []byte) (FileID, bool) {
 	r := &xdrReader{b: rec, off: c.args}
 	fh := r.opaque(maxHandle)
 	if r.err != nil {
-		return
+		return FileID{}, false
 	}
 	id, err := s.h.codec.Decode(fh)
-	if err != nil {
-		return
-	}
-	s.fixAttrs(reply, c.proc, id.Vol)
+	return id, err == nil
 }
 
 // nameTaken reports whether the directory and name a call starts with

@@ -143,13 +143,8 @@ func (s *Server) flushFor(c call, rec []byte) {
 	if s.wb.nfiles.Load() == 0 || c.prog != nfsProg || c.proc == 0 || c.proc == nfsProcWrite || c.proc == nfsProcCommit {
 		return
 	}
-	r := &xdrReader{b: rec, off: c.args}
-	fh := r.opaque(maxHandle)
-	if r.err != nil {
-		return
-	}
-	id, err := s.h.codec.Decode(fh)
-	if err != nil {
+	id, ok := s.firstHandle(c, rec)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
