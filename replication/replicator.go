@@ -402,13 +402,39 @@ func (r *Replicator) place(vol *meta.Volume, ino, index uint64) ([]string, error
 	if err != nil {
 		return nil, err
 	}
-	cands := make([]Candidate, 0, len(nodes))
-	for _, n := range nodes {
-		cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: r.freeBytes(n.ID), Up: !n.Draining && !r.isDown(n.ID)})
-	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d/%d/%d", vol.ID, ino, index)
-	return Place(cands, vol.Replicas, nil, nil, h.Sum64())
+	place := func(up func(id string) bool) ([]string, error) {
+		cands := make([]Candidate, 0, len(nodes))
+		for _, n := range nodes {
+			cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: r.freeBytes(n.ID), Up: !n.Draining && up(n.ID)})
+		}
+		return Place(cands, vol.Replicas, nil, nil, h.Sum64())
+	}
+	replicas, err := place(func(id string) bool { return !r.isDown(id) })
+	if len(replicas) < vol.WriteQuorum {
+		// The nodes this one marked down itself (a failed call, or a
+		// replica cut short as a straggler) are, when the leader does not
+		// report them down or suspect, more likely slow than gone (a
+		// loaded disk): a write to them beats no new chunk at all, which
+		// would fail every create until the marks expire.
+		if more, merr := place(func(id string) bool { return !r.leaderDown(id) }); len(more) > len(replicas) {
+			return more, merr
+		}
+	}
+	return replicas, err
+}
+
+// leaderDown reports whether the leader's verdicts (SetLiveness) have node
+// down or suspect.
+func (r *Replicator) leaderDown(node string) bool {
+	r.downMu.Lock()
+	defer r.downMu.Unlock()
+	if r.view == nil || node == r.cfg.NodeID {
+		return false
+	}
+	s := r.view.NodeState(node)
+	return s == StateDown || s == StateSuspect
 }
 
 // freeBytes is a node's free space in whole GiB (-1: unknown): nodes within

@@ -161,3 +161,33 @@ func TestWriteFrozenNoQuorum(t *testing.T) {
 		t.Errorf("a write without its quorum committed %+v, size %d", ch, c.size(ino))
 	}
 }
+
+// staticView is a LivenessView with fixed verdicts.
+type staticView map[string]NodeState
+
+func (v staticView) NodeState(id string) NodeState { return v[id] }
+func (v staticView) FreeBytes(string) int64        { return -1 }
+
+// TestPlacementOutlivesLocalMarks: when this node has marked so many
+// replicas down itself (failed calls, stragglers cut short under load)
+// that fewer than the write quorum remain for a new chunk, it places the
+// chunk on them anyway unless the leader reports them down or suspect:
+// otherwise every create fails until the marks expire (seen under the
+// load of make bench-anchors: JUKEBOX for every new file).
+func TestPlacementOutlivesLocalMarks(t *testing.T) {
+	c := newCluster(t)
+	r, _ := c.replicator("n1", "az1", nil)
+	r.markDown("n2")
+	r.markDown("n3")
+	ino := c.create("f")
+	c.write(r, ino, 0, pattern(700, 4096))
+	if ch := c.chunk(ino, 0); ch == nil || len(ch.Replicas) != 3 {
+		t.Fatalf("new chunk with n2 and n3 marked down locally: %+v, want 3 replicas", ch)
+	}
+
+	r.SetLiveness(staticView{"n2": StateDown, "n3": StateSuspect})
+	ino2 := c.create("g")
+	if _, err := r.WriteAt(t.Context(), c.vol, ino2, 0, pattern(701, 4096)); !errors.Is(err, ErrQuorum) {
+		t.Fatalf("new chunk with n2 down and n3 suspect by the leader: %v, want ErrQuorum", err)
+	}
+}
