@@ -40,6 +40,9 @@ type Cluster struct {
 type Member struct {
 	Cfg  node.Config
 	Node *node.Node
+	// started is set once the node has run: its addresses are then in the
+	// Raft configuration and must not change.
+	started bool
 }
 
 // ClusterOptions tune a test cluster.
@@ -179,10 +182,24 @@ func (c *Cluster) Start(i int) {
 	var err error
 	// A port freed by a stopped node can be briefly taken: retry.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	for attempt := 1; ; attempt++ {
 		n, err = node.Start(m.Cfg, node.SystemClock{}, c.log)
 		if err == nil || time.Now().After(deadline) {
 			break
+		}
+		if !m.started && strings.Contains(err.Error(), "address already in use") {
+			// freeAddr's port was free when picked, not when bound (an
+			// outgoing connection may hold it as its own port for long).
+			// A node that never ran is referred to by nothing yet: give it
+			// other ports and a fresh data directory (the failed start may
+			// have bootstrapped Raft there with the old address).
+			cfg := c.config(i, m.Cfg.AZ)
+			cfg.Join = m.Cfg.Join // AddNode joins through a running node
+			cfg.DataDir = fmt.Sprintf("%s-retry%d", cfg.DataDir, attempt)
+			c.mu.Lock()
+			m.Cfg = cfg
+			c.mu.Unlock()
+			c.t.Logf("start node %d: %v; retrying on other ports", i, err)
 		}
 		time.Sleep(100 * time.Millisecond) // backoff between bind attempts, not synchronisation
 	}
@@ -191,6 +208,7 @@ func (c *Cluster) Start(i int) {
 	}
 	c.mu.Lock()
 	m.Node = n
+	m.started = true
 	c.mu.Unlock()
 }
 
