@@ -23,6 +23,7 @@ import (
 type FSM struct {
 	path string
 	log  *slog.Logger
+	opts FSMOptions
 
 	mu sync.RWMutex // guards db against Restore swapping the file
 	db *bolt.DB
@@ -71,9 +72,28 @@ type requestRecord struct {
 	Result Result `json:"result"`
 }
 
-// OpenFSM opens (creating if needed) the bbolt file at path.
+// OpenFSM opens (creating if needed) the bbolt file at path, synced on
+// every apply.
 func OpenFSM(path string, log *slog.Logger) (*FSM, error) {
-	f := &FSM{path: path, log: log, appliedCh: make(chan struct{})}
+	return OpenFSMWith(path, log, FSMOptions{BootID: BootID()})
+}
+
+// OpenFSMWith opens the bbolt file at path kept as o says (fsm_sync.go). A
+// meta.db that a machine crash may have torn is set aside first, and the
+// FSM starts empty: raft fills it from the snapshot and the log.
+func OpenFSMWith(path string, log *slog.Logger, o FSMOptions) (*FSM, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &FSM{path: path, log: log, opts: o, appliedCh: make(chan struct{})}
+	discarded, err := prepareDB(path, o)
+	if err != nil {
+		return nil, err
+	}
+	if discarded {
+		log.Warn("meta.db was open unsynced when the machine stopped; set aside, rebuilding it from the raft log and snapshots",
+			"set_aside", discardedPath(path))
+	}
 	if err := f.open(); err != nil {
 		return nil, err
 	}
@@ -87,6 +107,19 @@ func (f *FSM) open() error {
 	db, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: 5 * time.Second, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return fmt.Errorf("meta: open %s: %w", f.path, err)
+	}
+	db.NoSync = f.opts.NoSync
+	if !f.opts.NoSync && hasMarker(f.path) {
+		// An unsynced session of this boot left commits that may be only in
+		// the page cache: make them durable before dropping the marker.
+		if err := db.Sync(); err != nil {
+			db.Close()
+			return fmt.Errorf("meta: sync %s: %w", f.path, err)
+		}
+		if err := releaseMarker(f.path); err != nil {
+			db.Close()
+			return err
+		}
 	}
 	var applied uint64
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -114,8 +147,17 @@ func (f *FSM) Close() error {
 	if f.db == nil {
 		return nil
 	}
-	err := f.db.Close()
+	var err error
+	if f.opts.NoSync {
+		err = f.db.Sync()
+	}
+	if cerr := f.db.Close(); err == nil {
+		err = cerr
+	}
 	f.db = nil
+	if err == nil && f.opts.NoSync {
+		err = releaseMarker(f.path)
+	}
 	return err
 }
 

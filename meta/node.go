@@ -44,6 +44,13 @@ type Config struct {
 	// Dial, if set, opens every Raft connection to a peer (tests cut the
 	// network with it); nil dials TCP directly.
 	Dial DialFunc
+	// SyncFSM fsyncs meta.db on every apply. Off (the default), the Raft
+	// log's fsync is the only one on the metadata path and meta.db is
+	// rebuilt from the log after a machine crash (fsm_sync.go).
+	SyncFSM bool
+	// BootID names the kernel boot for that rebuild decision; "" reads it
+	// from the kernel (tests set it to play a machine restart).
+	BootID string
 }
 
 // DialFunc opens a connection the way net.Dialer.DialContext does.
@@ -130,7 +137,15 @@ func Open(cfg Config, clock Clock, log *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("meta: %w", err)
 	}
-	fsm, err := OpenFSM(filepath.Join(cfg.DataDir, "meta.db"), log.With("component", "fsm"))
+	opts := FSMOptions{NoSync: !cfg.SyncFSM, BootID: cfg.BootID}
+	if opts.BootID == "" {
+		opts.BootID = BootID()
+	}
+	if opts.BootID == "" && opts.NoSync {
+		log.Info("no kernel boot ID to tell a machine crash from a process crash: meta.db is synced on every apply")
+		opts.NoSync = false
+	}
+	fsm, err := OpenFSMWith(filepath.Join(cfg.DataDir, "meta.db"), log.With("component", "fsm"), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ type config struct {
 	Bootstrap                               bool
 	Join, SecretFile, Secret                string
 	LogFormat, LogLevel                     string
-	ProfileContention                       bool
+	ProfileContention, SyncMeta             bool
 	ScrubRate, ScrubInterval, SweepInterval string
 	GCInterval, OrphanAge                   string
 	HeartbeatInterval, SuspectAfter         string
@@ -86,6 +86,8 @@ func (c *config) settings() []setting {
 		{name: "profile-contention", group: groupLog, def: "false", bool: &c.ProfileContention,
 			usage: "record lock and blocking contention for the admin API's /debug/pprof/mutex and /debug/pprof/block (costs some CPU)"},
 
+		{name: "sync-meta", group: groupIntegrity, def: "false", bool: &c.SyncMeta,
+			usage: "fsync meta.db on every metadata commit; off, the Raft log's fsync is the only one and meta.db is rebuilt from the log after a machine crash"},
 		s("scrub-rate", groupIntegrity, formatBytes(replication.DefaultScrubRate), "scrub read rate per second (0 disables scrubbing)", &c.ScrubRate),
 		s("scrub-interval", groupIntegrity, formatDuration(replication.DefaultScrubConfig("x").Interval), "a scrub pass starts at most this often", &c.ScrubInterval),
 		s("sweep-interval", groupIntegrity, formatDuration(sweep.Interval), "time between orphan chunk sweeps", &c.SweepInterval),

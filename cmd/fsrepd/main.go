@@ -141,7 +141,7 @@ func (c *config) nodeConfig() (node.Config, error) {
 	cfg := node.Config{
 		NodeID: c.NodeID, AZ: c.AZ, Region: c.Region, DataDir: c.DataDir,
 		RaftAddr: c.RaftAddr, RPCAddr: c.RPCAddr, NFSAddr: c.NFSAddr, AdminAddr: c.AdminAddr,
-		Bootstrap: c.Bootstrap, Join: c.Join,
+		Bootstrap: c.Bootstrap, Join: c.Join, SyncMeta: c.SyncMeta,
 	}
 	if err := integrityFlags(*c, &cfg); err != nil {
 		return cfg, err

@@ -44,6 +44,12 @@ type Config struct {
 	OpTimeout time.Duration
 	// ChunkNoSync skips fsync in the chunk store (tests only).
 	ChunkNoSync bool
+	// SyncMeta fsyncs meta.db on every apply; off, the Raft log's fsync is
+	// the only one on the metadata path (meta.SyncFSM).
+	SyncMeta bool
+	// BootID stands for the kernel's boot ID (tests play a machine crash
+	// with it); "" reads the kernel's.
+	BootID string
 	// TokenFiles are written with the admin token, besides
 	// <DataDir>/admin.token, whenever it changes (the embedded cluster
 	// keeps one at the top of its data directory).

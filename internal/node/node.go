@@ -127,6 +127,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		mcfg.ElectionTimeout = cfg.ElectionTimeout
 	}
 	mcfg.Dial = cfg.Dial
+	mcfg.SyncFSM, mcfg.BootID = cfg.SyncMeta, cfg.BootID
 	if n.meta, err = meta.Open(mcfg, clock, n.log.With("component", "meta")); err != nil {
 		return nil, err
 	}
