@@ -58,10 +58,11 @@ func (s *Server) read(c call, rec []byte, client string) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
-	id, n, ex, st := s.object(fh, client)
+	id, n, vol, st := s.objectVol(fh, client)
 	if st != nfs3OK {
 		return statusReply(c.xid, st, 1) // READ3resfail: post_op_attr
 	}
+	ex := vol.Export
 	fail := func(st uint32) []byte { return statusAttrReply(c.xid, st, id.Vol, n) }
 	switch n.Type {
 	case meta.TypeFile:
@@ -75,10 +76,6 @@ func (s *Server) read(c call, rec []byte, client string) []byte {
 	}
 	if off > 1<<62 {
 		return fail(nfs3ErrInval)
-	}
-	vol, err := s.h.meta.FSM().VolumeByID(id.Vol)
-	if err != nil {
-		return fail(statusOr(err, nfs3ErrStale))
 	}
 	buf := make([]byte, min(count, maxIO))
 	ctx, cancel := context.WithTimeout(context.Background(), s.h.cfg.OpTimeout)
@@ -147,10 +144,11 @@ func (s *Server) write(c call, rec []byte, client string) []byte {
 	if r.err != nil {
 		return accepted(c.xid, acceptGarbageArgs).b
 	}
-	id, n, ex, st := s.object(fh, client)
+	id, n, vol, st := s.objectVol(fh, client)
 	if st != nfs3OK {
 		return statusReply(c.xid, st, 2) // WRITE3resfail: wcc_data, no attributes
 	}
+	ex := vol.Export
 	k := fileKey{id.Vol, id.Ino}
 	pre := s.wb.attrs(k, n)
 	reply := func(st uint32, after *meta.Inode) *replyWriter {
@@ -186,10 +184,6 @@ func (s *Server) write(c call, rec []byte, client string) []byte {
 	}
 	if len(data) == 0 {
 		return ok(pre, stableFileSync, s.verifier)
-	}
-	vol, err := s.h.meta.FSM().VolumeByID(id.Vol)
-	if err != nil {
-		return fail(statusOr(err, nfs3ErrStale))
 	}
 	// As vfs does: refuse from the local metadata a write the commit
 	// would refuse, before sending the data to the replicas.

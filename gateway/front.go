@@ -595,15 +595,21 @@ func statusReply(xid, st uint32, empty int) []byte {
 // object resolves a handle for a call the front answers: its inode and
 // volume export, or the NFS status to answer instead.
 func (s *Server) object(fh []byte, client string) (FileID, *meta.Inode, meta.Export, uint32) {
+	id, n, v, st := s.objectVol(fh, client)
+	if st != nfs3OK {
+		return id, nil, meta.Export{}, st
+	}
+	return id, n, v.Export, st
+}
+
+// objectVol is object with the whole volume (the data paths need its
+// chunk size), read once.
+func (s *Server) objectVol(fh []byte, client string) (FileID, *meta.Inode, *meta.Volume, uint32) {
 	id, n, err := s.h.inodeFor(fh)
-	var ex meta.Export
+	var v *meta.Volume
 	if err == nil {
-		var v *meta.Volume
-		if v, err = s.h.meta.FSM().VolumeByID(id.Vol); err == nil {
-			ex = v.Export
-			if !ex.Allows(clientIP(client)) {
-				err = vfs.ErrAccess
-			}
+		if v, err = s.h.meta.FSM().VolumeByID(id.Vol); err == nil && !v.Export.Allows(clientIP(client)) {
+			err = vfs.ErrAccess
 		}
 	}
 	if err != nil {
@@ -611,9 +617,9 @@ func (s *Server) object(fh []byte, client string) (FileID, *meta.Inode, meta.Exp
 		if st == 0 || st == nfs3ErrNoEnt {
 			st = nfs3ErrStale
 		}
-		return id, nil, ex, st
+		return id, nil, nil, st
 	}
-	return id, n, ex, nfs3OK
+	return id, n, v, nfs3OK
 }
 
 // ACCESS3 bits (RFC 1813 §3.3.4).

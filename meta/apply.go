@@ -58,6 +58,8 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 		return s.setVolume(c)
 	case *RotateToken:
 		return s.rotateToken(c)
+	case *WriteInline:
+		return s.writeInline(c)
 	}
 	// DecodeCommand only returns known types; reaching here is a build bug.
 	panic(fmt.Sprintf("meta: no handler for %s", cmd.Type()))
@@ -251,7 +253,7 @@ func (s *state) deleteVolume(c *DeleteVolume) applied {
 		return fail(ErrNoVolume)
 	}
 	prefix := volKey(vol.ID)
-	for _, b := range [][]byte{bucketInodes, bucketDirents} {
+	for _, b := range [][]byte{bucketInodes, bucketDirents, bucketInline} {
 		deletePrefix(s.tx.Bucket(b), prefix)
 	}
 	chunks := s.tx.Bucket(bucketChunks)
@@ -363,6 +365,7 @@ func (s *state) unlinkInode(vol *Volume, n *Inode, now int64) {
 	}
 	must(s.tx.Bucket(bucketInodes).Delete(inodeKey(vol.ID, n.Ino)))
 	s.dropChunksFrom(vol, n.Ino, 0)
+	s.dropInline(vol.ID, n.Ino)
 	vol.Files--
 	if n.Type == TypeFile {
 		// Bytes counts file data only: a symlink's size (its target) was
@@ -586,6 +589,7 @@ func (s *state) setAttr(c *SetAttr) applied {
 		size := *c.Size
 		if size < n.Size {
 			s.truncateChunks(vol, n.Ino, size)
+			s.truncateInline(vol.ID, n.Ino, size)
 		}
 		vol.Bytes += int64(size) - int64(n.Size)
 		s.putVolume(vol)
@@ -672,11 +676,19 @@ func (s *state) commitWrite(c *CommitWrite) applied {
 		c.Chunks[i].Replicas = keep
 		lefts[i] = slices.DeleteFunc(slices.Clone(w.Replicas), func(r string) bool { return slices.Contains(keep, r) })
 	}
+	if c.Spill != nil && !slices.ContainsFunc(c.Chunks, func(w ChunkWrite) bool { return w.Index == 0 && w.BaseVersion == 0 }) {
+		return fail(fmt.Errorf("%w: inline data moved to chunks without a new chunk 0", ErrInvalid))
+	}
 	// Only growth counts: a write inside the current size always passes,
 	// even on a volume past a lowered quota. The size is checked here, not
 	// the chunk lengths, because Bytes counts the logical size of files.
 	if c.Size > n.Size && !vol.quotaAllowsBytes(int64(c.Size-n.Size)) {
 		return fail(quotaBytesErr(vol, int64(c.Size-n.Size)))
+	}
+	if slices.ContainsFunc(c.Chunks, func(w ChunkWrite) bool { return w.Index == 0 }) {
+		if err := s.spill(c.Vol, c.Ino, c.Spill); err != nil {
+			return fail(err)
+		}
 	}
 	for i, w := range c.Chunks {
 		s.addGarbage(c.Vol, c.Ino, &Chunk{Index: w.Index, Version: w.Version}, lefts[i])

@@ -3,6 +3,7 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 )
 
 // CommandType is the first byte of every Raft log entry written by fsrep.
@@ -29,6 +30,7 @@ const (
 	CmdRemoveNode   CommandType = 14
 	CmdSetVolume    CommandType = 15
 	CmdRotateToken  CommandType = 16
+	CmdWriteInline  CommandType = 17
 )
 
 // commandFormat is the newest payload format version this build reads;
@@ -38,7 +40,8 @@ const (
 //
 //	1: every command as first defined
 //	2: CreateVolume with a quota (quota_bytes, quota_files)
-const commandFormat uint8 = 2
+//	3: CommitWrite that moves a small file's inline data to chunks (inline)
+const commandFormat uint8 = 3
 
 // formatted is implemented by commands whose payload may need a format
 // above 1.
@@ -86,6 +89,8 @@ func (t CommandType) String() string {
 		return "set-volume"
 	case CmdRotateToken:
 		return "rotate-token"
+	case CmdWriteInline:
+		return "write-inline"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -214,13 +219,56 @@ type ChunkWrite struct {
 
 // CommitWrite records a write whose data a quorum of replicas holds: new chunk
 // versions and replica sets (replicas that failed are left out), the file
-// size (grown to at least Size) and mtime.
+// size (grown to at least Size) and mtime. Chunk 0 is either inline or a
+// chunk: a CommitWrite that writes chunk 0 of a file with inline data
+// fails with ErrConflict unless Spill names that data exactly (then the
+// new chunk 0 holds it and the inline copy is dropped).
 type CommitWrite struct {
 	Header
 	Vol    uint32       `json:"vol"`
 	Ino    uint64       `json:"ino"`
 	Chunks []ChunkWrite `json:"chunks"`
 	Size   uint64       `json:"size"`
+	Spill  *InlineSum   `json:"spill,omitempty"`
+}
+
+func (c *CommitWrite) format() uint8 {
+	if c.Spill != nil {
+		return 3
+	}
+	return 1
+}
+
+// InlineSum names a small file's inline data: its length and CRC-32C.
+type InlineSum struct {
+	Len int    `json:"len"`
+	CRC uint32 `json:"crc"`
+}
+
+// SumInline returns the InlineSum of data.
+func SumInline(data []byte) InlineSum {
+	return InlineSum{Len: len(data), CRC: crc32.Checksum(data, castagnoli)}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// InlineMax is the largest file end a WriteInline may reach: smaller files
+// live in the metadata (replicated by Raft to every node, one log entry
+// per write) instead of in chunks (a new chunk file, fsynced on each of R
+// replicas, and then a Raft commit).
+const InlineMax = 16 << 10
+
+// WriteInline writes Data at Off of a file that has no chunk 0, in the
+// metadata itself; Off+len(Data) must not pass InlineMax. It fails with
+// ErrConflict when the file has a chunk 0 (the writer takes the chunk
+// path).
+// The size grows to at least Off+len(Data); mtime and ctime are set.
+type WriteInline struct {
+	Header
+	Vol  uint32 `json:"vol"`
+	Ino  uint64 `json:"ino"`
+	Off  uint64 `json:"off"`
+	Data []byte `json:"data"`
 }
 
 // SetExport replaces a volume's export options.
@@ -307,6 +355,7 @@ func (c *SetNodeState) Type() CommandType { return CmdSetNodeState }
 func (c *RemoveNode) Type() CommandType   { return CmdRemoveNode }
 func (c *SetVolume) Type() CommandType    { return CmdSetVolume }
 func (c *RotateToken) Type() CommandType  { return CmdRotateToken }
+func (c *WriteInline) Type() CommandType  { return CmdWriteInline }
 func (c *CreateVolume) Type() CommandType { return CmdCreateVolume }
 func (c *DeleteVolume) Type() CommandType { return CmdDeleteVolume }
 func (c *Create) Type() CommandType       { return CmdCreate }
@@ -355,6 +404,8 @@ func newCommand(t CommandType) Command {
 		return &SetVolume{}
 	case CmdRotateToken:
 		return &RotateToken{}
+	case CmdWriteInline:
+		return &WriteInline{}
 	}
 	return nil
 }

@@ -13,7 +13,9 @@ import (
 //	1: the first layout.
 //	2: directory entries keyed by a hash cookie before the name, so that
 //	   READDIR resumes from a cookie on any node (stable NFS cookies).
-const StorageVersion uint64 = 2
+//	3: small files' data inline in the metadata (bucket inline); the
+//	   bucket is created at open, so the migration has nothing to move.
+const StorageVersion uint64 = 3
 
 // Buckets of meta.db. Every key layout is described here and in
 // docs/meta-format.md; integers in keys are big-endian so that bbolt's byte
@@ -30,10 +32,11 @@ var (
 	bucketRequests = []byte("requests") // request ID -> requestRecord
 	bucketReqTimes = []byte("reqtimes") // time(8) request ID -> empty (ages bucketRequests)
 	bucketGarbage  = []byte("garbage")  // vol(4) ino(8) index(8) version(8) -> Garbage
+	bucketInline   = []byte("inline")   // vol(4) ino(8) -> the bytes of a small file (InlineMax)
 )
 
 var allBuckets = [][]byte{bucketMeta, bucketVolumes, bucketVolIDs, bucketInodes, bucketDirents,
-	bucketChunks, bucketNodes, bucketCounters, bucketRequests, bucketReqTimes, bucketGarbage}
+	bucketChunks, bucketNodes, bucketCounters, bucketRequests, bucketReqTimes, bucketGarbage, bucketInline}
 
 var (
 	keyMetaVersion = []byte("storage_version")
@@ -76,6 +79,8 @@ func migrate(tx *bolt.Tx, from uint64) error {
 			if err := migrateDirentCookies(tx); err != nil {
 				return fmt.Errorf("meta: migrate storage version 1 to 2: %w", err)
 			}
+		case 2:
+			// The inline bucket is new and empty (initSchema made it).
 		default:
 			return fmt.Errorf("meta: no migration from storage version %d", v)
 		}

@@ -356,6 +356,7 @@ func newCluster(t *testing.T) *cluster {
 func (c *cluster) replicator(id, az string, tweak func(*Config)) (*Replicator, *testMeta) {
 	c.t.Helper()
 	cfg := DefaultConfig(id, az)
+	cfg.InlineMax = 0 // these tests are about chunks; inline_test.go turns it on
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -129,6 +129,7 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	}
 	source, wrote := "", len(cw.Replicas) > 0
 	var data []byte
+	var spill *meta.InlineSum // set when data is chunk 0's inline bytes
 	switch {
 	case wrote:
 		source = cw.Replicas[0]
@@ -144,8 +145,20 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	default:
 		// The metadata has no such chunk: the files in the way are what a
 		// truncate or delete left for the garbage collector (older than
-		// StaleAfter, or this node's own). The chunk starts again empty;
-		// copying one of them would bring back bytes the truncate cut.
+		// StaleAfter, or this node's own), or a failed move of inline
+		// bytes to chunk 0. The chunk starts again empty, or from the
+		// inline bytes; copying one of them would bring back bytes a
+		// truncate cut.
+		if id.Index == 0 {
+			inl, ok, err := r.meta.FSM().Inline(vol.ID, ino)
+			if err != nil {
+				return cw, err
+			}
+			if ok {
+				data, spill = inl, &meta.InlineSum{}
+				*spill = meta.SumInline(inl)
+			}
+		}
 	}
 	if source != "" {
 		if data, err = r.fetch(ctx, source, id); err != nil {
@@ -169,7 +182,7 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	if wrote {
 		return rec, nil // the source held this write: it is in the copies
 	}
-	if _, err := r.meta.Propose(ctx, &meta.CommitWrite{Vol: vol.ID, Ino: ino, Chunks: []meta.ChunkWrite{rec}}); err != nil {
+	if _, err := r.meta.Propose(ctx, &meta.CommitWrite{Vol: vol.ID, Ino: ino, Chunks: []meta.ChunkWrite{rec}, Spill: spill}); err != nil {
 		return cw, err
 	}
 	return cw, fmt.Errorf("%w: chunk %s reconciled to version %d; retry", chunkstore.ErrVersionMismatch, id, fresh)

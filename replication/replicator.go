@@ -81,12 +81,18 @@ type Config struct {
 	// retries; below a normal write's duration, concurrent writers to one
 	// chunk would keep fencing each other.
 	FenceAfter time.Duration
+	// InlineMax is the file end up to which this node writes a file with
+	// no chunks inline in the metadata (meta/inline.go), at most
+	// meta.InlineMax; 0 writes every file to chunks. Reads and the move of
+	// inline bytes to chunks work whatever it is.
+	InlineMax int64
 }
 
 // DefaultConfig returns the defaults for a node.
 func DefaultConfig(nodeID, az string) Config {
 	return Config{NodeID: nodeID, AZ: az, ReplicaTimeout: 5 * time.Second, StragglerWait: time.Second,
-		DownFor: 10 * time.Second, Attempts: 8, StaleAfter: 30 * time.Second, FenceAfter: 2 * time.Second}
+		DownFor: 10 * time.Second, Attempts: 8, StaleAfter: 30 * time.Second, FenceAfter: 2 * time.Second,
+		InlineMax: meta.InlineMax}
 }
 
 // Validate checks the configuration.
@@ -102,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.FenceAfter <= 0 || c.FenceAfter > c.StaleAfter {
 		return errors.New("replication: FenceAfter must be positive and at most StaleAfter")
+	}
+	if c.InlineMax < 0 || c.InlineMax > meta.InlineMax {
+		return fmt.Errorf("replication: InlineMax must be within [0, %d]", meta.InlineMax)
 	}
 	return nil
 }
@@ -267,8 +276,36 @@ func (r *Replicator) Truncate(ctx context.Context, vol *meta.Volume, ino uint64,
 }
 
 func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64, off int64, data []byte) (*meta.Inode, error) {
+	end := uint64(off) + uint64(len(data))
 	pieces := split(vol.ChunkSize, off, data)
-	cmd := &meta.CommitWrite{Vol: vol.ID, Ino: ino, Size: uint64(off) + uint64(len(data))}
+	cmd := &meta.CommitWrite{Vol: vol.ID, Ino: ino, Size: end}
+	if pieces[0].index == 0 {
+		_, chunked, err := r.meta.FSM().Chunk(vol.ID, ino, 0)
+		if err != nil {
+			return nil, err
+		}
+		if !chunked && end <= uint64(r.cfg.InlineMax) {
+			// A small file: its bytes go into the metadata (meta/inline.go).
+			// ErrConflict (chunk 0 appeared meanwhile) retries on chunks.
+			res, err := r.meta.Propose(ctx, &meta.WriteInline{Vol: vol.ID, Ino: ino, Off: uint64(off), Data: data})
+			if err != nil {
+				return nil, err
+			}
+			return res.Inode, nil
+		}
+		inl, isInline, err := r.meta.FSM().Inline(vol.ID, ino)
+		if err != nil {
+			return nil, err
+		}
+		if isInline && !chunked {
+			// The first write to chunk 0 past InlineMax carries the inline
+			// bytes into the new chunk 0; the commit drops them only if
+			// they are still these.
+			pieces[0] = spillPiece(pieces[0], inl)
+			sum := meta.SumInline(inl)
+			cmd.Spill = &sum
+		}
+	}
 	results := make([]meta.ChunkWrite, len(pieces))
 	errs := make([]error, len(pieces))
 	var wg sync.WaitGroup
@@ -289,6 +326,14 @@ func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64
 		return nil, err
 	}
 	return res.Inode, nil
+}
+
+// spillPiece returns p, a piece of chunk 0, over the file's inline bytes.
+func spillPiece(p piece, inl []byte) piece {
+	buf := make([]byte, max(int64(len(inl)), p.off+int64(len(p.data))))
+	copy(buf, inl)
+	copy(buf[p.off:], p.data)
+	return piece{index: 0, off: 0, data: buf}
 }
 
 // writePiece writes one chunk's part on its replicas in parallel.
@@ -467,6 +512,17 @@ func (r *Replicator) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, s
 	want := min(uint64(len(buf)), size-uint64(off))
 	buf = buf[:want]
 	for _, p := range split(vol.ChunkSize, off, buf) {
+		if p.index == 0 {
+			inl, ok, err := r.meta.FSM().Inline(vol.ID, ino)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				// Chunk 0 is inline: bytes past the inline data read as zeros.
+				clear(p.data[copy(p.data, inl[min(p.off, int64(len(inl))):]):])
+				continue
+			}
+		}
 		if err := r.readPiece(ctx, vol, ino, p); err != nil {
 			return 0, err
 		}

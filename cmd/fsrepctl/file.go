@@ -105,6 +105,13 @@ func (c *cli) printLocation(loc *admin.LocateResponse, o admin.LocateOptions) er
 	if loc.Type != "file" {
 		return nil
 	}
+	if loc.InlineBytes > 0 {
+		fmt.Fprintf(c.stdout, "\nChunk 0 is inline: %s (%d bytes) kept in the metadata, on every node.\n",
+			formatSize(int64(loc.InlineBytes)), loc.InlineBytes)
+	}
+	if len(loc.Chunks) == 0 && loc.InlineBytes > 0 {
+		return nil
+	}
 	if len(loc.Chunks) == 0 {
 		if o.From > 0 {
 			fmt.Fprintf(c.stdout, "\nNo chunks from index %d on.\n", o.From)

@@ -204,6 +204,9 @@ type LocateResponse struct {
 	// more, else absent.
 	Chunks []ChunkLocation `json:"chunks"`
 	Next   *uint64         `json:"next,omitempty"`
+	// InlineBytes is how many bytes of chunk 0 are kept in the metadata
+	// (a small file, meta/inline.go) instead of in a chunk.
+	InlineBytes int `json:"inline_bytes,omitempty"`
 	// Checked says whether the replicas were asked (check=1); Verified
 	// whether they re-read every block (verify=1).
 	Checked  bool `json:"checked"`

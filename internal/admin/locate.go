@@ -91,6 +91,12 @@ func (s *server) handleLocate(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		inl, _, err := s.b.FSM().Inline(v.ID, n.Ino)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out.InlineBytes = len(inl)
 		nodes, err := s.b.FSM().Nodes()
 		if err != nil {
 			s.fail(w, r, err)
