@@ -101,15 +101,19 @@ func (s *state) volumeByID(id uint32) (*Volume, error) {
 func (s *state) putVolume(v *Volume) { putJSON(s.tx.Bucket(bucketVolumes), []byte(v.Name), v) }
 
 func (s *state) inode(vol uint32, ino uint64) (*Inode, error) {
-	n, ok := getJSON[Inode](s.tx.Bucket(bucketInodes), inodeKey(vol, ino))
-	if !ok {
+	v := s.tx.Bucket(bucketInodes).Get(inodeKey(vol, ino))
+	if v == nil {
 		return nil, ErrNotExist
+	}
+	n, err := decodeInode(v)
+	if err != nil {
+		panic(fmt.Sprintf("meta: inode %d/%d: %v", vol, ino, err)) // as getJSON: meta.db is damaged
 	}
 	return n, nil
 }
 
 func (s *state) putInode(vol uint32, n *Inode) {
-	putJSON(s.tx.Bucket(bucketInodes), inodeKey(vol, n.Ino), n)
+	must(s.tx.Bucket(bucketInodes).Put(inodeKey(vol, n.Ino), encodeInode(n)))
 }
 
 func (s *state) dir(vol uint32, ino uint64) (*Inode, error) {

@@ -13,8 +13,9 @@ import (
 //	1: the first layout.
 //	2: directory entries keyed by a hash cookie before the name, so that
 //	   READDIR resumes from a cookie on any node (stable NFS cookies).
-//	3: small files' data inline in the metadata (bucket inline); the
-//	   bucket is created at open, so the migration has nothing to move.
+//	3: small files' data inline in the metadata (bucket inline), and
+//	   inodes in binary (inode_codec.go). The bucket is created at open
+//	   and JSON inodes are still read, so the migration moves nothing.
 const StorageVersion uint64 = 3
 
 // Buckets of meta.db. Every key layout is described here and in
