@@ -46,7 +46,17 @@ type clientConn struct {
 	nc     net.Conn
 	client string
 
-	wmu     sync.Mutex // serialises reply writes
+	// Replies are written in batches (write): wmu guards the fields up
+	// to written, and wrote signals that sent moved.
+	wmu     sync.Mutex
+	wrote   *sync.Cond
+	out     []byte // framed replies queued for the writer
+	spare   []byte // out's previous buffer, reused
+	writing bool   // a caller is writing out
+	broken  bool   // a write failed: the connection is closing
+	queued  uint64 // replies queued so far
+	sent    uint64 // replies written so far
+
 	lanes   chan *lane
 	mu      sync.Mutex
 	all     map[*lane]struct{}
@@ -57,6 +67,7 @@ type clientConn struct {
 func (s *Server) serveConn(nc net.Conn) {
 	cc := &clientConn{s: s, nc: nc, client: nc.RemoteAddr().String(),
 		lanes: make(chan *lane, s.cfg.Lanes), all: map[*lane]struct{}{}}
+	cc.wrote = sync.NewCond(&cc.wmu)
 	for i := 0; i < s.cfg.Lanes; i++ {
 		cc.lanes <- cc.newLane()
 	}
@@ -221,14 +232,51 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 	cc.reply(c, start, reply)
 }
 
+// write sends one reply record and returns once it is written (or the
+// connection failed). Replies that come while another caller is writing
+// are queued and go out together in that caller's next write: with many
+// calls in flight, one system call carries several replies.
 func (cc *clientConn) write(body []byte) {
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
-	_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.WriteTimeout))
-	if _, err := cc.nc.Write(frame(body)); err != nil {
-		cc.nc.Close() // the reader loop ends on its next read
+	if cc.broken {
+		return
 	}
+	cc.out = binary.BigEndian.AppendUint32(cc.out, uint32(len(body))|1<<31)
+	cc.out = append(cc.out, body...)
+	cc.queued++
+	me := cc.queued
+	for cc.writing && cc.sent < me && !cc.broken {
+		cc.wrote.Wait()
+	}
+	if cc.sent >= me || cc.broken {
+		return
+	}
+	cc.writing = true
+	for len(cc.out) > 0 && !cc.broken {
+		buf, upto := cc.out, cc.queued
+		cc.out = cc.spare[:0]
+		cc.wmu.Unlock()
+		_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.WriteTimeout))
+		_, err := cc.nc.Write(buf)
+		cc.wmu.Lock()
+		if err != nil {
+			cc.broken = true
+			cc.nc.Close() // the reader loop ends on its next read
+		}
+		cc.spare = nil
+		if cap(buf) <= maxSpare {
+			cc.spare = buf[:0]
+		}
+		cc.sent = upto
+		cc.wrote.Broadcast()
+	}
+	cc.writing = false
+	cc.wrote.Broadcast()
 }
+
+// maxSpare bounds the reply buffer a connection keeps between writes.
+const maxSpare = 2 << 20
 
 // answer returns the reply to a call the front serves itself, or nil to
 // pass the call on.

@@ -28,6 +28,8 @@ type FSM struct {
 	mu sync.RWMutex // guards db against Restore swapping the file
 	db *bolt.DB
 
+	cache readCache // decoded volumes and nodes (cache.go)
+
 	appliedMu sync.Mutex
 	applied   uint64
 	appliedCh chan struct{} // closed and replaced whenever applied moves
@@ -227,6 +229,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		panic(fmt.Sprintf("meta: cannot commit applied entries: %v", err))
 	}
 	if last != 0 {
+		f.cache.changed()
 		f.setApplied(last)
 	}
 	return out
@@ -360,6 +363,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.appliedMu.Lock()
 	f.applied = 0 // the snapshot may be older than what we had
 	f.appliedMu.Unlock()
+	defer f.cache.changed()
 	return f.open()
 }
 

@@ -32,13 +32,15 @@ func (f *FSM) Volume(name string) (*Volume, error) {
 
 // VolumeByID returns the volume with ID id.
 func (f *FSM) VolumeByID(id uint32) (*Volume, error) {
-	var out *Volume
-	err := f.view(func(tx *bolt.Tx) error {
-		v, err := (&state{tx: tx}).volumeByID(id)
-		out = v
-		return err
+	return f.cache.volume(id, func() (*Volume, error) {
+		var out *Volume
+		err := f.view(func(tx *bolt.Tx) error {
+			v, err := (&state{tx: tx}).volumeByID(id)
+			out = v
+			return err
+		})
+		return out, err
 	})
-	return out, err
 }
 
 // Volumes lists every volume by name.
@@ -150,7 +152,9 @@ func (f *FSM) Chunk(vol uint32, ino, index uint64) (ch *Chunk, ok bool, err erro
 }
 
 // Nodes lists the registered nodes.
-func (f *FSM) Nodes() ([]NodeInfo, error) {
+func (f *FSM) Nodes() ([]NodeInfo, error) { return f.cache.nodeList(f.readNodes) }
+
+func (f *FSM) readNodes() ([]NodeInfo, error) {
 	var out []NodeInfo
 	err := f.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketNodes).ForEach(func(_, v []byte) error {
