@@ -109,7 +109,7 @@ func (s *Store) DeleteVersion(id ID, version uint64, minAge time.Duration) error
 	if minAge < 0 {
 		return opErr("delete", id, fmt.Errorf("minimum age %v: %w", minAge, iofs.ErrInvalid))
 	}
-	defer s.locks.lock(id, false)()
+	defer s.lockForChange(id)()
 	fi, err := os.Stat(s.path(id))
 	if errors.Is(err, iofs.ErrNotExist) {
 		return nil
@@ -149,7 +149,7 @@ func (s *Store) DeleteCorrupt(id ID) (bool, error) {
 	if err := s.checkOpen(); err != nil {
 		return false, err
 	}
-	defer s.locks.lock(id, false)()
+	defer s.lockForChange(id)()
 	f, h, table, err := s.openChunk(id, os.O_RDONLY)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil

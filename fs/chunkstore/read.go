@@ -22,20 +22,40 @@ func (s *Store) Read(id ID, version uint64, off int64, length int) ([]byte, erro
 		return nil, opErr("read", id, fmt.Errorf("offset %d, length %d: %w", off, length, iofs.ErrInvalid))
 	}
 	defer s.locks.lock(id, true)()
+	if hd := s.handles.get(id); hd != nil {
+		b, err := s.readFrom(id, hd, version, off, length)
+		s.handles.release(hd)
+		if err == nil {
+			return b, nil
+		}
+		s.handles.drop(id) // judge the file afresh
+	}
 	f, h, table, err := s.openChunk(id, os.O_RDONLY)
 	if err != nil {
 		return nil, opErr("read", id, err)
 	}
-	defer f.Close()
-	if h.version != version {
-		return nil, opErr("read", id, fmt.Errorf("local version %d, expected %d: %w", h.version, version, ErrVersionMismatch))
+	hd := &handle{f: f, h: h, table: table}
+	b, err := s.readFrom(id, hd, version, off, length)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.handles.add(id, hd)
+	s.handles.release(hd)
+	return b, nil
+}
+
+// readFrom reads through an open chunk file (see Read).
+func (s *Store) readFrom(id ID, hd *handle, version uint64, off int64, length int) ([]byte, error) {
+	if hd.h.version != version {
+		return nil, opErr("read", id, fmt.Errorf("local version %d, expected %d: %w", hd.h.version, version, ErrVersionMismatch))
 	}
 	// Reads past the data are zeros, but only up to the size a chunk can
 	// have, so a bad length cannot make us allocate without bound.
-	if limit := max(s.cfg.MaxChunkSize, h.length); off > limit || int64(length) > limit-off {
+	if limit := max(s.cfg.MaxChunkSize, hd.h.length); off > limit || int64(length) > limit-off {
 		return nil, opErr("read", id, fmt.Errorf("read of %d bytes at %d, limit %d: %w", length, off, limit, ErrTooLarge))
 	}
-	b, err := readVerified(f, &h, table, off, int64(length))
+	b, err := readVerified(hd.f, &hd.h, hd.table, off, int64(length))
 	if err != nil {
 		return nil, opErr("read", id, err)
 	}

@@ -30,6 +30,7 @@ type Store struct {
 	locks   *lockTable
 	zeroCRC uint32 // checksum of a hole block of cfg.BlockSize
 	closed  atomic.Bool
+	handles handles // open chunk files for Read (handles.go)
 
 	dirsMu    sync.Mutex
 	dirsReady [fanoutDirs]bool // subdirectory exists and is durable; see makeChunkDir
@@ -120,6 +121,7 @@ func (s *Store) removeTemps() error {
 // Operations already running finish normally.
 func (s *Store) Close() error {
 	s.closed.Store(true)
+	s.handles.closeAll()
 	return nil
 }
 
@@ -246,7 +248,7 @@ func (s *Store) Delete(id ID) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	defer s.locks.lock(id, false)()
+	defer s.lockForChange(id)()
 	return s.remove(id)
 }
 

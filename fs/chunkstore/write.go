@@ -39,7 +39,7 @@ func (s *Store) Write(id ID, baseVersion, newVersion uint64, baseLength int64, o
 		return 0, opErr("write", id, fmt.Errorf("length %d, write of %d bytes at %d, limit %d: %w",
 			baseLength, len(data), off, s.cfg.MaxChunkSize, ErrTooLarge))
 	}
-	defer s.locks.lock(id, false)()
+	defer s.lockForChange(id)()
 	var n int64
 	var err error
 	if baseVersion == 0 {
@@ -142,7 +142,7 @@ func (s *Store) Put(id ID, version uint64, data []byte) error {
 	if int64(len(data)) > s.cfg.MaxChunkSize {
 		return opErr("put", id, fmt.Errorf("%d bytes, limit %d: %w", len(data), s.cfg.MaxChunkSize, ErrTooLarge))
 	}
-	defer s.locks.lock(id, false)()
+	defer s.lockForChange(id)()
 	if _, err := s.create(id, version, 0, 0, data); err != nil {
 		return opErr("put", id, err)
 	}
