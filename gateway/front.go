@@ -237,6 +237,10 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 // are queued and go out together in that caller's next write: with many
 // calls in flight, one system call carries several replies.
 func (cc *clientConn) write(body []byte) {
+	if len(body) > maxBatched {
+		cc.writeAlone(frame(body))
+		return
+	}
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
 	if cc.broken {
@@ -275,8 +279,38 @@ func (cc *clientConn) write(body []byte) {
 	cc.wrote.Broadcast()
 }
 
-// maxSpare bounds the reply buffer a connection keeps between writes.
-const maxSpare = 2 << 20
+// writeAlone writes one framed record by itself once no batch is being
+// written: a large READ reply gains nothing from sharing a system call, and
+// is framed (copied) outside the lock.
+func (cc *clientConn) writeAlone(rec []byte) {
+	cc.wmu.Lock()
+	for cc.writing && !cc.broken {
+		cc.wrote.Wait()
+	}
+	if cc.broken {
+		cc.wmu.Unlock()
+		return
+	}
+	cc.writing = true
+	cc.wmu.Unlock()
+	_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.WriteTimeout))
+	_, err := cc.nc.Write(rec)
+	cc.wmu.Lock()
+	if err != nil {
+		cc.broken = true
+		cc.nc.Close()
+	}
+	cc.writing = false
+	cc.wrote.Broadcast()
+	cc.wmu.Unlock()
+}
+
+// Replies up to maxBatched bytes are batched; maxSpare bounds the reply
+// buffer a connection keeps between writes.
+const (
+	maxBatched = 64 << 10
+	maxSpare   = 2 << 20
+)
 
 // answer returns the reply to a call the front serves itself, or nil to
 // pass the call on.
