@@ -181,6 +181,11 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 	defer cc.wg.Done()
 	cc.s.enter()
 	defer cc.s.leave()
+	if reply := cc.s.quick(c, orig, rid, cc.client); reply != nil {
+		cc.lanes <- l
+		cc.reply(c, start, reply)
+		return
+	}
 	reply, err := func() (reply []byte, err error) {
 		defer func() {
 			if p := recover(); p != nil {
