@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"runtime/debug"
 	"strings"
 
@@ -15,7 +17,10 @@ import (
 // go-nfs's stat calls, path walks and the lane's pipe. Anything unusual
 // (an odd name) returns nil and goes to go-nfs as before.
 
-const nfsProcRemove = 12
+const (
+	nfsProcRemove   = 12
+	createUnchecked = 0
+)
 
 // quickNamespace answers c if it is one of these calls in its common form,
 // else returns nil.
@@ -26,6 +31,10 @@ func (s *Server) quickNamespace(c call, rec []byte, rid, client string) []byte {
 	switch c.proc {
 	case nfsProcRemove:
 		return s.removeFile(c, rec, rid, client)
+	case nfsProcCreate:
+		if !c.exclusive {
+			return s.createFile(c, rec, rid, client)
+		}
 	}
 	return nil
 }
@@ -107,4 +116,106 @@ func (s *Server) quick(c call, rec []byte, rid, client string) (reply []byte) {
 		}
 	}()
 	return s.quickNamespace(c, rec, rid, client)
+}
+
+// createArgs parses CREATE3args for the front: it reports ok only for an
+// UNCHECKED or GUARDED create whose sattr3 sets at most the mode (and
+// times to the server's clock, which a new file has anyway).
+func createArgs(c call, rec []byte) (fh, name []byte, how uint32, mode int64, ok bool) {
+	r := &xdrReader{b: rec, off: c.args}
+	fh = r.opaque(maxHandle)
+	name = r.opaque(1 << 16)
+	how = r.u32()
+	if how != createUnchecked && how != createGuarded {
+		return nil, nil, 0, 0, false
+	}
+	mode = -1
+	if r.u32() == 1 {
+		mode = int64(r.u32() & 0o7777)
+	}
+	for range 3 { // uid, gid, size
+		if r.u32() != 0 {
+			return nil, nil, 0, 0, false
+		}
+	}
+	for range 2 { // atime, mtime: DONT_CHANGE or SET_TO_SERVER_TIME
+		if r.u32() > 1 {
+			return nil, nil, 0, 0, false
+		}
+	}
+	return fh, name, how, mode, r.err == nil && plainName(name)
+}
+
+// createFile answers CREATE3 (RFC 1813 §3.3.8) of a new regular file:
+// the handle and attributes of the file and the directory's wcc_data. A
+// name that exists goes to go-nfs for an UNCHECKED create (which opens the
+// file) and is EXIST for a GUARDED one.
+func (s *Server) createFile(c call, rec []byte, rid, client string) []byte {
+	fh, name, how, mode, ok := createArgs(c, rec)
+	if !ok {
+		return nil
+	}
+	id, dir, vol, st := s.objectVol(fh, client)
+	if st != nfs3OK {
+		return statusReply(c.xid, st, 2)
+	}
+	switch {
+	case vol.Export.ReadOnly:
+		return s.wccReply(c, nfs3ErrROFS, id.Vol, dir, dir)
+	case dir.Type != meta.TypeDir:
+		return s.wccReply(c, nfs3ErrNotDir, id.Vol, dir, dir)
+	}
+	if _, err := s.h.meta.FSM().Lookup(id.Vol, dir.Ino, string(name)); err == nil {
+		if how == createUnchecked {
+			return nil
+		}
+		if rid != "" {
+			// A retransmission of this very create, applied already?
+			if replay := s.replayReply(c, rec, rid, true); replay != nil {
+				return replay
+			}
+		}
+		return s.wccReply(c, nfs3ErrExist, id.Vol, dir, dir)
+	}
+	fs := s.h.newFS(id.Vol)
+	fs.SetOwner(squash(c.cred, vol.Export))
+	fs.SetReadOnly(false)
+	fs.SetRequest(rid)
+	fs.SetModeHint(mode)
+	path := fs.Join(append(vfs.HandlePath(dir), string(name))...)
+	_, err := fs.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil && how == createUnchecked && errors.Is(err, meta.ErrExist) {
+		err = nil // created meanwhile by another call: UNCHECKED opens it
+	}
+	var n *meta.Inode
+	if err == nil {
+		n, err = s.h.meta.FSM().Lookup(id.Vol, dir.Ino, string(name))
+	}
+	after, aerr := s.h.meta.FSM().Inode(id.Vol, dir.Ino)
+	if aerr != nil {
+		after = nil
+	}
+	if err != nil {
+		st := statusOr(err, nfs3ErrIO)
+		if rid != "" && retransmitSymptom(st) {
+			if replay := s.replayReply(c, rec, rid, true); replay != nil {
+				return replay
+			}
+		}
+		return s.wccReply(c, st, id.Vol, dir, after)
+	}
+	w := accepted(c.xid, acceptSuccess)
+	w.u32(nfs3OK)
+	w.u32(1)
+	w.opaque(s.h.codec.Encode(FileID{Vol: id.Vol, Ino: n.Ino, Gen: n.Gen}))
+	w.u32(1)
+	w.fattr3(id.Vol, n)
+	w.wccAttr(dir)
+	if after == nil {
+		w.u32(0)
+	} else {
+		w.u32(1)
+		w.fattr3(id.Vol, after)
+	}
+	return w.b
 }
