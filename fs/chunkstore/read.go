@@ -1,11 +1,13 @@
 package chunkstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	iofs "io/fs"
 	"os"
+	"sync"
 )
 
 // Read returns length bytes at off of chunk id, which must be at exactly
@@ -97,7 +99,19 @@ func readVerified(f *os.File, h *header, table []uint32, off, length int64) ([]b
 	// buffer that also covers the zeros asked for past the data.
 	first, last := off/bs, (end-1)/bs
 	base := first * bs
-	buf := make([]byte, max((last+1)*bs, off+length)-base)
+	span := max((last+1)*bs, off+length) - base
+	var buf []byte
+	if length*4 <= span && span <= pooledSpan {
+		// A small read of a large block: verify in a pooled buffer and
+		// copy out what was asked (a 4 KiB random read would otherwise
+		// allocate a whole 64 KiB block for the garbage collector).
+		pb := spanPool.Get().(*[]byte)
+		defer spanPool.Put(pb)
+		buf = (*pb)[:span]
+		clear(buf[min((last+1)*bs, h.length)-base:])
+	} else {
+		buf = make([]byte, span)
+	}
 	stored := buf[:min((last+1)*bs, h.length)-base]
 	if _, err := f.ReadAt(stored, int64(h.dataOffset)+base); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -114,5 +128,14 @@ func readVerified(f *os.File, h *header, table []uint32, off, length int64) ([]b
 				b, table[b], got, ErrCorrupt)
 		}
 	}
+	if length*4 <= span && span <= pooledSpan {
+		return bytes.Clone(buf[off-base : off-base+length]), nil
+	}
 	return buf[off-base : off-base+length : off-base+length], nil
 }
+
+// pooledSpan is the largest read span (whole blocks) verified in a pooled
+// buffer: two default-sized blocks.
+const pooledSpan = 128 << 10
+
+var spanPool = sync.Pool{New: func() any { b := make([]byte, pooledSpan); return &b }}
