@@ -243,7 +243,7 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 // calls in flight, one system call carries several replies.
 func (cc *clientConn) write(body []byte) {
 	if len(body) > maxBatched {
-		cc.writeAlone(frame(body))
+		cc.writeAlone(body)
 		return
 	}
 	cc.wmu.Lock()
@@ -284,10 +284,11 @@ func (cc *clientConn) write(body []byte) {
 	cc.wrote.Broadcast()
 }
 
-// writeAlone writes one framed record by itself once no batch is being
-// written: a large READ reply gains nothing from sharing a system call, and
-// is framed (copied) outside the lock.
-func (cc *clientConn) writeAlone(rec []byte) {
+// writeAlone writes one reply record by itself once no batch is being
+// written: a large READ reply gains nothing from sharing a system call,
+// and goes out with its record mark in one writev, uncopied.
+func (cc *clientConn) writeAlone(body []byte) {
+	mark := binary.BigEndian.AppendUint32(nil, uint32(len(body))|1<<31)
 	cc.wmu.Lock()
 	for cc.writing && !cc.broken {
 		cc.wrote.Wait()
@@ -299,7 +300,8 @@ func (cc *clientConn) writeAlone(rec []byte) {
 	cc.writing = true
 	cc.wmu.Unlock()
 	_ = cc.nc.SetWriteDeadline(time.Now().Add(cc.s.cfg.WriteTimeout))
-	_, err := cc.nc.Write(rec)
+	bufs := net.Buffers{mark, body}
+	_, err := bufs.WriteTo(cc.nc)
 	cc.wmu.Lock()
 	if err != nil {
 		cc.broken = true
