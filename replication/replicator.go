@@ -30,6 +30,12 @@ type Peers interface {
 	StatChunk(ctx context.Context, nodeID string, id chunkstore.ID) (chunkstore.Info, error)
 }
 
+// readerInto is a LocalStore that reads into the caller's buffer
+// (chunkstore.Store.ReadInto).
+type readerInto interface {
+	ReadInto(id chunkstore.ID, version uint64, off int64, dst []byte) error
+}
+
 // LocalStore is this node's chunk store.
 type LocalStore interface {
 	Write(id chunkstore.ID, baseVersion, newVersion uint64, baseLength, off int64, data []byte) (int64, error)
@@ -618,11 +624,12 @@ func (r *Replicator) readPieceAt(ctx context.Context, vol *meta.Volume, ino uint
 	if err != nil {
 		return err
 	}
-	clear(p.data)
 	if !ok || p.off >= ch.Length {
+		clear(p.data)
 		return nil // hole
 	}
 	n := min(int64(len(p.data)), ch.Length-p.off)
+	clear(p.data[n:]) // past the chunk's length
 	id := ChunkID(vol.ID, ino, p.index)
 	var errs []error
 	var corrupt []string // replicas that answered a checksum error, reported for repair
@@ -642,7 +649,14 @@ func (r *Replicator) readPieceAt(ctx context.Context, vol *meta.Volume, ino uint
 			}
 			version = info.Version
 		}
-		if err == nil {
+		into, local := r.local.(readerInto)
+		switch {
+		case err != nil:
+		case node == r.cfg.NodeID && local:
+			// The local replica reads straight into the caller's buffer.
+			err = into.ReadInto(id, version, p.off, p.data[:n])
+			got = p.data[:n]
+		default:
 			got, err = r.readReplica(ctx, node, id, version, p.off, int(n))
 		}
 		if err == nil && int64(len(got)) != n {
@@ -658,7 +672,9 @@ func (r *Replicator) readPieceAt(ctx context.Context, vol *meta.Volume, ino uint
 			errs = append(errs, fmt.Errorf("%s: %w", node, err))
 			continue
 		}
-		copy(p.data, got)
+		if &got[0] != &p.data[0] {
+			copy(p.data, got)
+		}
 		return nil
 	}
 	return fmt.Errorf("%w: chunk %s version %d: %w", ErrUnavailable, id, ch.Version, errors.Join(errs...))

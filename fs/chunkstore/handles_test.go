@@ -74,3 +74,37 @@ func TestReadsThroughOpenHandles(t *testing.T) {
 		t.Fatalf("%d handles open, at most %d", n, maxHandles)
 	}
 }
+
+// TestReadInto: whole-block reads land in the caller's buffer verified,
+// with zeros past the data; other reads go through Read; damage and a
+// wrong version are reported as by Read.
+func TestReadInto(t *testing.T) {
+	s := openStore(t, testConfig(t))
+	r := rand.New(rand.NewPCG(5, 6))
+	id := ID{2, 3, 0}
+	data := randBytes(r, 3*testBlock+123)
+	mustWrite(t, s, id, 0, 1, 0, 0, data)
+	want := append(append([]byte{}, data...), make([]byte, testBlock-123)...) // whole blocks, zero tail
+	for _, tc := range []struct{ off, n int64 }{
+		{0, 4 * testBlock}, {testBlock, 2 * testBlock}, {3 * testBlock, testBlock}, // aligned
+		{10, 100}, {testBlock - 5, 10}, {0, 3*testBlock + 123}, // not
+	} {
+		dst := make([]byte, tc.n)
+		for i := range dst {
+			dst[i] = 0xAA // must be overwritten everywhere
+		}
+		if err := s.ReadInto(id, 1, tc.off, dst); err != nil {
+			t.Fatalf("ReadInto(%d, %d): %v", tc.off, tc.n, err)
+		}
+		if !bytes.Equal(dst, want[tc.off:tc.off+tc.n]) {
+			t.Fatalf("ReadInto(%d, %d) read other bytes", tc.off, tc.n)
+		}
+	}
+	if err := s.ReadInto(id, 2, 0, make([]byte, testBlock)); !errors.Is(err, ErrVersionMismatch) {
+		t.Fatalf("ReadInto at another version: %v", err)
+	}
+	flipByte(t, s.path(id), int64(s.cfg.dataOffset())+2*testBlock+1)
+	if err := s.ReadInto(id, 1, 2*testBlock, make([]byte, testBlock)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ReadInto of a flipped block: %v", err)
+	}
+}
