@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"github.com/fsrep/fsrep/meta"
 	"os"
 	"slices"
 	"strconv"
@@ -33,7 +34,7 @@ type config struct {
 	LogFormat, LogLevel                     string
 	ProfileContention, SyncMeta             bool
 	ScrubRate, ScrubInterval, SweepInterval string
-	GCInterval, OrphanAge                   string
+	GCInterval, OrphanAge, InlineMax        string
 	HeartbeatInterval, SuspectAfter         string
 	DownAfter, RepairGrace, RepairRate      string
 }
@@ -80,6 +81,7 @@ func (c *config) settings() []setting {
 		s("secret-file", groupNode, "", "file holding the cluster secret (same on every node)", &c.SecretFile),
 		{name: "secret", group: groupNode, usage: "the cluster secret itself, instead of secret-file (prefer FSREP_SECRET: flags show in ps)",
 			str: &c.Secret, secret: true},
+		s("inline-max", groupNode, formatBytes(meta.InlineMax), "files up to this size keep their data in the metadata: one Raft commit per small write, but a copy on every node (0 turns it off; at most 16KiB)", &c.InlineMax),
 
 		s("log-format", groupLog, "text", "log format: text or json", &c.LogFormat),
 		s("log-level", groupLog, "info", "log level: debug, info, warn or error", &c.LogLevel),

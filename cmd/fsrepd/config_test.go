@@ -170,6 +170,7 @@ func TestConfigErrors(t *testing.T) {
 		"unknown flag":      {args: []string{"--nope"}, want: "flag provided but not defined"},
 		"stray argument":    {args: []string{"serve"}, want: `unexpected argument "serve"`},
 		"bad bytes in file": {file: "scrub-rate: lots\n", want: "--scrub-rate"},
+		"inline too large":  {args: []string{"--inline-max", "32KiB"}, want: "--inline-max"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -261,5 +262,15 @@ func TestConfigurationDoc(t *testing.T) {
 	doc = doc[:i+len(begin)] + table + doc[j:]
 	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestInlineMaxSetting(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "0": -1, "4K": 4096, "16KiB": 16 << 10} {
+		c := config{InlineMax: in}
+		nc, err := c.nodeConfig()
+		if err != nil || nc.InlineMax != want {
+			t.Errorf("--inline-max %q: node InlineMax %d, %v; want %d", in, nc.InlineMax, err, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/fsrep/fsrep/meta"
 	"strconv"
 	"strings"
 
@@ -20,6 +21,19 @@ func integrityFlags(fc config, cfg *node.Config) error {
 			rate = -1 // off; zero in node.Config means the default
 		}
 		cfg.ScrubRate = rate
+	}
+	if fc.InlineMax != "" {
+		n, err := parseBytes(fc.InlineMax)
+		if err != nil {
+			return fmt.Errorf("--inline-max: %w", err)
+		}
+		if n > meta.InlineMax {
+			return fmt.Errorf("--inline-max: %s is past the largest, %s", fc.InlineMax, formatBytes(meta.InlineMax))
+		}
+		if n == 0 {
+			n = -1 // off; zero in node.Config means the default
+		}
+		cfg.InlineMax = n
 	}
 	return setDurations([]durationFlag{
 		{"scrub-interval", fc.ScrubInterval, &cfg.ScrubInterval},

@@ -44,6 +44,10 @@ type Config struct {
 	OpTimeout time.Duration
 	// ChunkNoSync skips fsync in the chunk store (tests only).
 	ChunkNoSync bool
+	// InlineMax is the size up to which small files live in the metadata
+	// (replication.Config.InlineMax); zero takes the default (16 KiB),
+	// negative turns it off.
+	InlineMax int64
 	// SyncMeta fsyncs meta.db on every apply; off, the Raft log's fsync is
 	// the only one on the metadata path (meta.SyncFSM).
 	SyncMeta bool

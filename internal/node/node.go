@@ -146,6 +146,9 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 	n.goServe("rpc", func() error { return n.rpcSrv.Serve(n.rpcLn) })
 
 	rcfg := replication.DefaultConfig(cfg.NodeID, cfg.AZ)
+	if cfg.InlineMax != 0 {
+		rcfg.InlineMax = max(cfg.InlineMax, 0) // negative: off
+	}
 	if n.repl, err = replication.New(rcfg, n.timedMeta(), n.rpcCli, n.store, clock, n.log.With("component", "replication")); err != nil {
 		return nil, err
 	}
