@@ -191,6 +191,9 @@ func (s *Server) createFile(c call, rec []byte, rid, client string) []byte {
 	if err == nil {
 		n, err = s.h.meta.FSM().Lookup(id.Vol, dir.Ino, string(name))
 	}
+	if err == nil && n.Type != meta.TypeFile {
+		err = meta.ErrExist // UNCHECKED opens a file, not what took its name
+	}
 	after, aerr := s.h.meta.FSM().Inode(id.Vol, dir.Ino)
 	if aerr != nil {
 		after = nil

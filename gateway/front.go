@@ -261,8 +261,11 @@ func (cc *clientConn) write(body []byte) {
 	if cc.sent >= me || cc.broken {
 		return
 	}
+	// Write what is queued until this reply is out, then hand over: a
+	// waiter whose reply came meanwhile takes the next batch, so no
+	// caller (the reader loop among them) keeps writing for the others.
 	cc.writing = true
-	for len(cc.out) > 0 && !cc.broken {
+	for cc.sent < me && !cc.broken {
 		buf, upto := cc.out, cc.queued
 		cc.out = cc.spare[:0]
 		cc.wmu.Unlock()

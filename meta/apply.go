@@ -24,7 +24,7 @@ func fail(err error) applied { return applied{err: err} }
 // applyCommand dispatches one decoded command. Handlers check every
 // precondition before their first write.
 func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
-	s := &state{tx: tx}
+	s := &state{tx: tx, index: index}
 	switch c := cmd.(type) {
 	case *RegisterNode:
 		return s.registerNode(c)
@@ -66,7 +66,10 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 }
 
 // state wraps the buckets of one transaction with typed accessors.
-type state struct{ tx *bolt.Tx }
+type state struct {
+	tx    *bolt.Tx
+	index uint64 // log index of the command being applied (0 in reads)
+}
 
 func getJSON[T any](b *bolt.Bucket, key []byte) (*T, bool) {
 	v := b.Get(key)

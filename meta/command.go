@@ -3,7 +3,6 @@ package meta
 import (
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 )
 
 // CommandType is the first byte of every Raft log entry written by fsrep.
@@ -221,15 +220,15 @@ type ChunkWrite struct {
 // versions and replica sets (replicas that failed are left out), the file
 // size (grown to at least Size) and mtime. Chunk 0 is either inline or a
 // chunk: a CommitWrite that writes chunk 0 of a file with inline data
-// fails with ErrConflict unless Spill names that data exactly (then the
-// new chunk 0 holds it and the inline copy is dropped).
+// fails with ErrConflict unless Spill is the generation of that data (then
+// the new chunk 0 holds it and the inline copy is dropped).
 type CommitWrite struct {
 	Header
 	Vol    uint32       `json:"vol"`
 	Ino    uint64       `json:"ino"`
 	Chunks []ChunkWrite `json:"chunks"`
 	Size   uint64       `json:"size"`
-	Spill  *InlineSum   `json:"spill,omitempty"`
+	Spill  *uint64      `json:"spill,omitempty"`
 }
 
 func (c *CommitWrite) format() uint8 {
@@ -239,29 +238,12 @@ func (c *CommitWrite) format() uint8 {
 	return 1
 }
 
-// InlineSum names a small file's inline data: its length and CRC-32C.
-type InlineSum struct {
-	Len int    `json:"len"`
-	CRC uint32 `json:"crc"`
-}
-
-// SumInline returns the InlineSum of data.
-func SumInline(data []byte) InlineSum {
-	return InlineSum{Len: len(data), CRC: crc32.Checksum(data, castagnoli)}
-}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// InlineMax is the largest file end a WriteInline may reach: smaller files
-// live in the metadata (replicated by Raft to every node, one log entry
-// per write) instead of in chunks (a new chunk file, fsynced on each of R
-// replicas, and then a Raft commit).
-const InlineMax = 16 << 10
-
 // WriteInline writes Data at Off of a file that has no chunk 0, in the
 // metadata itself; Off+len(Data) must not pass InlineMax. It fails with
 // ErrConflict when the file has a chunk 0 (the writer takes the chunk
-// path).
+// path). Without Data it changes nothing but the inline data's generation:
+// a fence, after which no move of the inline bytes to chunk 0 prepared
+// before it can commit.
 // The size grows to at least Off+len(Data); mtime and ctime are set.
 type WriteInline struct {
 	Header

@@ -24,6 +24,7 @@ type FSM struct {
 	path string
 	log  *slog.Logger
 	opts FSMOptions
+	lock *os.File // meta.db.lock, held from open to Close (fsm_sync.go)
 
 	mu sync.RWMutex // guards db against Restore swapping the file
 	db *bolt.DB
@@ -88,8 +89,17 @@ func OpenFSMWith(path string, log *slog.Logger, o FSMOptions) (*FSM, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &FSM{path: path, log: log, opts: o, appliedCh: make(chan struct{})}
+	wait := o.LockWait
+	if wait <= 0 {
+		wait = 5 * time.Second
+	}
+	lock, err := lockDB(path, wait)
+	if err != nil {
+		return nil, err
+	}
 	discarded, err := prepareDB(path, o)
 	if err != nil {
+		lock.Close()
 		return nil, err
 	}
 	if discarded {
@@ -97,8 +107,10 @@ func OpenFSMWith(path string, log *slog.Logger, o FSMOptions) (*FSM, error) {
 			"set_aside", discardedPath(path))
 	}
 	if err := f.open(); err != nil {
+		lock.Close()
 		return nil, err
 	}
+	f.lock = lock
 	return f, nil
 }
 
@@ -159,6 +171,10 @@ func (f *FSM) Close() error {
 	f.db = nil
 	if err == nil && f.opts.NoSync {
 		err = releaseMarker(f.path)
+	}
+	if f.lock != nil {
+		f.lock.Close() // releases the lock
+		f.lock = nil
 	}
 	return err
 }
@@ -363,6 +379,9 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.appliedMu.Lock()
 	f.applied = 0 // the snapshot may be older than what we had
 	f.appliedMu.Unlock()
+	// Cached values describe the old file: drop them before open publishes
+	// the snapshot's index (readers that miss wait on f.mu), and after.
+	f.cache.changed()
 	defer f.cache.changed()
 	return f.open()
 }

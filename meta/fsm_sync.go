@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // How meta.db is made durable.
@@ -36,6 +38,9 @@ type FSMOptions struct {
 	// BootID identifies the running kernel boot (BootID()); a marker left
 	// under another boot ID means meta.db may be torn.
 	BootID string
+	// LockWait bounds the wait for another process to let go of meta.db
+	// (0: 5 s).
+	LockWait time.Duration
 }
 
 // bootIDPath is where Linux names the current boot.
@@ -91,10 +96,46 @@ func prepareDB(path string, o FSMOptions) (discarded bool, err error) {
 	return discarded, syncDir(filepath.Dir(path))
 }
 
+// UnsyncedByAnotherBoot reports whether meta.db at path was open unsynced
+// under another boot than the running one (its marker names that boot):
+// then the machine stopped with it unsynced, and the node will set it
+// aside at its next start.
+func UnsyncedByAnotherBoot(path string) (boot string, torn bool) {
+	b, err := os.ReadFile(markerPath(path))
+	if err != nil {
+		return "", false
+	}
+	boot = strings.TrimSpace(string(b))
+	return boot, boot != BootID()
+}
+
 // hasMarker reports whether meta.db at path may hold unsynced commits.
 func hasMarker(path string) bool {
 	_, err := os.Stat(markerPath(path))
 	return err == nil
+}
+
+// lockDB takes the lock file beside meta.db, which OpenFSMWith holds until
+// Close: the marker of one process must not be written or removed while
+// another has meta.db open (bbolt's own lock is taken only after the
+// marker is written).
+func lockDB(path string, wait time.Duration) (*os.File, error) {
+	f, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("meta: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("meta: %s is in use by another process: %w", path, err)
+		}
+		time.Sleep(50 * time.Millisecond) // retry interval of a lock held by another process
+	}
 }
 
 // releaseMarker removes the marker once meta.db has been synced and closed.

@@ -3,6 +3,7 @@ package meta
 import (
 	"os"
 	"testing"
+	"time"
 )
 
 // unsyncedHarness is a harness whose FSM skips fsyncs, on kernel boot boot.
@@ -40,6 +41,8 @@ func (h *harness) crash() {
 		h.t.Fatalf("close bbolt: %v", err)
 	}
 	h.fsm.db = nil
+	h.fsm.lock.Close() // the kernel drops a dead process's locks
+	h.fsm.lock = nil
 	h.fsm.mu.Unlock()
 }
 
@@ -124,5 +127,17 @@ func TestCleanCloseRemovesMarker(t *testing.T) {
 	h.vol("v")
 	if _, err := OpenFSMWith(h.path+"-2", nil, FSMOptions{NoSync: true}); err == nil {
 		t.Fatal("an unsynced FSM opened without a boot ID")
+	}
+}
+
+// TestSecondOpenWaitsForTheFirst: a second process cannot open meta.db
+// (and so cannot touch its marker) while another has it open.
+func TestSecondOpenWaitsForTheFirst(t *testing.T) {
+	h := unsyncedHarness(t, "boot-1")
+	if _, err := OpenFSMWith(h.path, nil, FSMOptions{NoSync: true, BootID: "boot-1", LockWait: 100 * time.Millisecond}); err == nil {
+		t.Fatal("a second FSM opened meta.db while the first had it open")
+	}
+	if !exists(t, markerPath(h.path)) {
+		t.Fatal("the refused open removed the first one's marker")
 	}
 }

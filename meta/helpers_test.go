@@ -207,8 +207,8 @@ func (h *harness) freed(vol uint32, ino uint64) {
 	if chunks, err := h.fsm.Chunks(vol, ino); err != nil || len(chunks) != 0 {
 		h.t.Fatalf("freed inode %d still has chunks %+v (%v)", ino, chunks, err)
 	}
-	if data, ok, err := h.fsm.Inline(vol, ino); err != nil || ok {
-		h.t.Fatalf("freed inode %d still has %d bytes of inline data (%v)", ino, len(data), err)
+	if in, err := h.fsm.Inline(vol, ino); err != nil || in != nil {
+		h.t.Fatalf("freed inode %d still has inline data %+v (%v)", ino, in, err)
 	}
 }
 

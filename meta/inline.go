@@ -2,7 +2,9 @@ package meta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -17,10 +19,48 @@ import (
 // file costs one Raft commit per write. Chunk 0 is inline or a chunk,
 // never both: the first write to chunk 0 that does not fit (past
 // InlineMax) carries the inline bytes into the new chunk 0 in the same
-// CommitWrite that drops them (CommitWrite.Spill, checked against the
-// bytes Apply holds, so a concurrent inline write makes it fail with
-// ErrConflict and retry). Other chunks are not concerned. Bytes of chunk 0
-// past the inline data read as zeros, as holes do.
+// CommitWrite that drops them. That commit names the generation of the
+// bytes it moved (CommitWrite.Spill): the log index of the command that
+// last changed them, so a write or truncate that came between makes it
+// fail with ErrConflict and retry, and an index is never reused, not even
+// after the file was emptied and written again. Other chunks are not
+// concerned. Bytes of chunk 0 past the inline data read as zeros, as
+// holes do.
+//
+// A value of the inline bucket: generation (8 bytes, big-endian), then
+// the bytes.
+
+// InlineMax is the largest file end a WriteInline may reach: smaller files
+// live in the metadata (replicated by Raft to every node, one log entry
+// per write) instead of in chunks (a new chunk file, fsynced on each of R
+// replicas, and then a Raft commit).
+const InlineMax = 16 << 10
+
+// Inline is a file's inline chunk 0.
+type Inline struct {
+	Gen  uint64 // log index of the last change
+	Data []byte
+}
+
+func encodeInline(gen uint64, data []byte) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(data)), gen), data...)
+}
+
+// inline returns file ino's inline data, nil if none.
+func (s *state) inline(vol uint32, ino uint64) *Inline {
+	v := s.tx.Bucket(bucketInline).Get(inodeKey(vol, ino))
+	if v == nil {
+		return nil
+	}
+	if len(v) < 8 {
+		panic(fmt.Sprintf("meta: inline data of %d/%d: %d bytes", vol, ino, len(v)))
+	}
+	return &Inline{Gen: binary.BigEndian.Uint64(v), Data: bytes.Clone(v[8:])}
+}
+
+func (s *state) putInline(vol uint32, ino uint64, data []byte) {
+	must(s.tx.Bucket(bucketInline).Put(inodeKey(vol, ino), encodeInline(s.index, data)))
+}
 
 // writeInline applies c (see WriteInline).
 func (s *state) writeInline(c *WriteInline) applied {
@@ -46,19 +86,26 @@ func (s *state) writeInline(c *WriteInline) applied {
 	if _, ok := getJSON[Chunk](s.tx.Bucket(bucketChunks), chunkKey(c.Vol, c.Ino, 0)); ok {
 		return fail(fmt.Errorf("%w: file %d has chunk 0", ErrConflict, c.Ino))
 	}
+	cur := s.inline(c.Vol, c.Ino)
+	if len(c.Data) == 0 {
+		// A fence: the generation moves, nothing else does.
+		if cur != nil {
+			s.putInline(c.Vol, c.Ino, cur.Data)
+		}
+		return applied{Result: Result{Inode: n}}
+	}
 	if end > n.Size && !vol.quotaAllowsBytes(int64(end-n.Size)) {
 		return fail(quotaBytesErr(vol, int64(end-n.Size)))
 	}
-	b := s.tx.Bucket(bucketInline)
-	key := inodeKey(c.Vol, c.Ino)
-	data := bytes.Clone(b.Get(key))
+	var data []byte
+	if cur != nil {
+		data = cur.Data
+	}
 	if uint64(len(data)) < end {
 		data = append(data, make([]byte, end-uint64(len(data)))...)
 	}
 	copy(data[c.Off:], c.Data)
-	if len(data) > 0 {
-		must(b.Put(key, data))
-	}
+	s.putInline(c.Vol, c.Ino, data)
 	if end > n.Size {
 		vol.Bytes += int64(end - n.Size)
 		s.putVolume(vol)
@@ -69,36 +116,32 @@ func (s *state) writeInline(c *WriteInline) applied {
 	return applied{Result: Result{Inode: n}}
 }
 
-// spill checks, for a commit that writes chunk 0, that sum names file
-// ino's inline data and drops it (its bytes are in the new chunk 0). With
-// sum nil, the file must have no inline data: a writer that did not see
-// it would bury it.
-func (s *state) spill(vol uint32, ino uint64, sum *InlineSum) error {
-	b := s.tx.Bucket(bucketInline)
-	key := inodeKey(vol, ino)
-	data := b.Get(key)
+// spill checks, for a commit that writes chunk 0, that gen is the
+// generation of file ino's inline data and drops it (its bytes are in the
+// new chunk 0). With gen nil, the file must have no inline data: a writer
+// that did not see it would bury it.
+func (s *state) spill(vol uint32, ino uint64, gen *uint64) error {
+	cur := s.inline(vol, ino)
 	switch {
-	case sum == nil && data == nil:
+	case gen == nil && cur == nil:
 		return nil
-	case sum == nil:
+	case gen == nil:
 		return fmt.Errorf("%w: file %d has inline data", ErrConflict, ino)
-	case SumInline(data) != *sum:
+	case cur == nil || cur.Gen != *gen:
 		return fmt.Errorf("%w: file %d's inline data changed before it moved to chunks", ErrConflict, ino)
 	}
-	return b.Delete(key)
+	return s.tx.Bucket(bucketInline).Delete(inodeKey(vol, ino))
 }
 
-// truncateInline cuts file ino's inline data to size.
+// truncateInline cuts file ino's inline data to size (a new generation).
 func (s *state) truncateInline(vol uint32, ino, size uint64) {
-	b := s.tx.Bucket(bucketInline)
-	key := inodeKey(vol, ino)
-	data := b.Get(key)
+	cur := s.inline(vol, ino)
 	switch {
-	case uint64(len(data)) <= size:
+	case cur == nil || uint64(len(cur.Data)) <= size:
 	case size == 0:
-		must(b.Delete(key))
+		s.dropInline(vol, ino)
 	default:
-		must(b.Put(key, bytes.Clone(data[:size])))
+		s.putInline(vol, ino, cur.Data[:size])
 	}
 }
 
@@ -107,14 +150,14 @@ func (s *state) dropInline(vol uint32, ino uint64) {
 	must(s.tx.Bucket(bucketInline).Delete(inodeKey(vol, ino)))
 }
 
-// Inline returns the inline data of file ino (ok false: none; the file's
+// Inline returns the inline chunk 0 of file ino, nil if it has none (its
 // data, if any, is in chunks).
-func (f *FSM) Inline(vol uint32, ino uint64) (data []byte, ok bool, err error) {
+func (f *FSM) Inline(vol uint32, ino uint64) (out *Inline, err error) {
 	err = f.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketInline).Get(inodeKey(vol, ino)); v != nil {
-			data, ok = bytes.Clone(v), true
-		}
+		out = (&state{tx: tx}).inline(vol, ino)
 		return nil
 	})
-	return data, ok, err
+	return out, err
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)

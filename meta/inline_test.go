@@ -2,19 +2,25 @@ package meta
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
 func (h *harness) inline(vol uint32, ino uint64) []byte {
 	h.t.Helper()
-	data, ok, err := h.fsm.Inline(vol, ino)
+	return h.inlineGen(vol, ino).Data
+}
+
+func (h *harness) inlineGen(vol uint32, ino uint64) *Inline {
+	h.t.Helper()
+	in, err := h.fsm.Inline(vol, ino)
 	if err != nil {
 		h.t.Fatalf("Inline(%d, %d): %v", vol, ino, err)
 	}
-	if !ok {
-		return nil
+	if in == nil {
+		return &Inline{}
 	}
-	return data
+	return in
 }
 
 func TestWriteInline(t *testing.T) {
@@ -59,35 +65,51 @@ func TestInlineSpillToChunks(t *testing.T) {
 	vol := h.volume("v")
 	f := h.create(vol, RootIno, "f", TypeFile)
 	h.ok(&WriteInline{Vol: vol, Ino: f.Ino, Data: []byte("small")})
-	old := SumInline([]byte("small"))
+	first := h.inlineGen(vol, f.Ino).Gen
+	if first == 0 {
+		t.Fatal("inline data without a generation")
+	}
+	// Another write, a truncate and a fence each move the generation.
+	h.ok(&WriteInline{Vol: vol, Ino: f.Ino, Off: 1, Data: []byte("M")})
+	h.ok(&SetAttr{Vol: vol, Ino: f.Ino, Size: ptr(uint64(4))})
+	before := dumpDB(t, h.fsm)
+	h.ok(&WriteInline{Vol: vol, Ino: f.Ino}) // fence
+	cur := h.inlineGen(vol, f.Ino)
+	if cur.Gen <= first || string(cur.Data) != "sMal" {
+		t.Fatalf("after write, truncate and fence: %+v (first generation %d)", cur, first)
+	}
+	if diff := diffDumps(before, dumpDB(t, h.fsm), ignoreBookkeeping); !strings.Contains(diff, "inline") || strings.Contains(diff, "inodes") {
+		t.Fatalf("a fence changed more than the inline generation:\n%s", diff)
+	}
 
 	// A chunk write that does not name the inline data would bury it.
 	w := ChunkWrite{Index: 0, BaseVersion: 0, Version: 1, Length: 60_000, Replicas: []string{"n1", "n2"}}
 	h.fails(&CommitWrite{Vol: vol, Ino: f.Ino, Size: 60_000, Chunks: []ChunkWrite{w}}, ErrConflict)
-	// Nor may it name other bytes (a concurrent inline write changed them).
-	stale := SumInline([]byte("smalL"))
-	h.fails(&CommitWrite{Vol: vol, Ino: f.Ino, Size: 60_000, Chunks: []ChunkWrite{w}, Spill: &stale}, ErrConflict)
+	// Nor may it name an older generation (the bytes it moved are stale).
+	h.fails(&CommitWrite{Vol: vol, Ino: f.Ino, Size: 60_000, Chunks: []ChunkWrite{w}, Spill: &first}, ErrConflict)
 	// The spill must bring a new chunk 0.
 	w1 := ChunkWrite{Index: 1, BaseVersion: 0, Version: 1, Length: 10, Replicas: []string{"n1", "n2"}}
-	h.fails(&CommitWrite{Vol: vol, Ino: f.Ino, Size: cs + 10, Chunks: []ChunkWrite{w1}, Spill: &old}, ErrInvalid)
+	h.fails(&CommitWrite{Vol: vol, Ino: f.Ino, Size: cs + 10, Chunks: []ChunkWrite{w1}, Spill: &cur.Gen}, ErrInvalid)
+	// A write to another chunk leaves the inline data alone.
+	h.ok(&CommitWrite{Vol: vol, Ino: f.Ino, Size: cs + 10, Chunks: []ChunkWrite{w1}})
+	if h.inline(vol, f.Ino) == nil {
+		t.Fatal("a write to chunk 1 dropped chunk 0's inline data")
+	}
 
-	h.ok(&CommitWrite{Vol: vol, Ino: f.Ino, Size: 60_000, Chunks: []ChunkWrite{w}, Spill: &old})
+	h.ok(&CommitWrite{Vol: vol, Ino: f.Ino, Size: 60_000, Chunks: []ChunkWrite{w}, Spill: &cur.Gen})
 	if data := h.inline(vol, f.Ino); data != nil {
 		t.Fatalf("inline data %q kept after the spill", data)
 	}
-	if n := h.inode(vol, f.Ino); n.Size != 60_000 {
-		t.Fatalf("size %d after the spill, want 60000", n.Size)
-	}
-	// From now on the file is in chunks: inline writes are refused.
+	// From now on chunk 0 is a chunk: inline writes are refused.
 	h.fails(&WriteInline{Vol: vol, Ino: f.Ino, Data: []byte("x")}, ErrConflict)
 
 	// The entry survives encoding (format 3 carries the spill).
-	entry, err := EncodeCommand(&CommitWrite{Vol: vol, Ino: f.Ino, Chunks: []ChunkWrite{w}, Spill: &old})
+	entry, err := EncodeCommand(&CommitWrite{Vol: vol, Ino: f.Ino, Chunks: []ChunkWrite{w}, Spill: &cur.Gen})
 	if err != nil || entry[1] != 3 {
 		t.Fatalf("CommitWrite with a spill encodes with format %d (%v), want 3", entry[1], err)
 	}
 	back, err := DecodeCommand(entry)
-	if err != nil || *back.(*CommitWrite).Spill != old {
+	if err != nil || *back.(*CommitWrite).Spill != cur.Gen {
 		t.Fatalf("decode: %+v, %v", back, err)
 	}
 }

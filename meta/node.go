@@ -409,7 +409,18 @@ func (n *Node) applyLocal(ctx context.Context, entry []byte) (*Result, error) {
 		timeout = time.Until(dl)
 	}
 	f := n.raft.Apply(entry, timeout)
-	if err := f.Error(); err != nil {
+	// Queued applies (BatchApplyCh) are not answered if raft shuts down
+	// before taking them: wait for the context too. A command given up on
+	// here may still commit; its request ID makes a retry safe.
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 			errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, raft.ErrEnqueueTimeout) {
 			return nil, fmt.Errorf("%w: %v", ErrNoLeader, err)

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -11,11 +12,14 @@ func inlineOn(c *Config) { c.InlineMax = meta.InlineMax }
 
 func (c *cluster) inline(ino uint64) ([]byte, bool) {
 	c.t.Helper()
-	data, ok, err := c.b.FSM().Inline(c.vol.ID, ino)
+	in, err := c.b.FSM().Inline(c.vol.ID, ino)
 	if err != nil {
 		c.t.Fatalf("Inline(%d): %v", ino, err)
 	}
-	return data, ok
+	if in == nil {
+		return nil, false
+	}
+	return in.Data, true
 }
 
 // TestSmallFileInline: writes that end within InlineMax to a file without
@@ -112,4 +116,46 @@ func TestSpillRetriesAfterInlineWrite(t *testing.T) {
 	}
 	c.wantFile(ino, m, r1, r2)
 	c.wantReplicaFiles(ino, 0, m)
+}
+
+// TestStrandedSpillFenced: n2 moved a small file's inline bytes into chunk
+// 0 on every replica and died before its commit. n1, writing chunk 0 past
+// InlineMax once that is older than FenceAfter, fences it out by moving
+// the inline generation (the stranded commit can never land), then writes:
+// the file reads as its inline bytes plus n1's write; n2's bytes were
+// never acknowledged and are gone.
+func TestStrandedSpillFenced(t *testing.T) {
+	c := newCluster(t)
+	r1, _ := c.replicator("n1", "az1", inlineOn)
+	r2, m2 := c.replicator("n2", "az2", inlineOn)
+	ino := c.create("f")
+	small := pattern(40, 3000)
+	c.write(r1, ino, 0, small)
+
+	m2.setFail(failCommits(meta.ErrNoLeader))
+	if _, err := r2.WriteAt(t.Context(), c.vol, ino, 10_000, pattern(41, 50_000)); !errors.Is(err, meta.ErrNoLeader) {
+		t.Fatalf("n2's stranded move: %v, want ErrNoLeader", err)
+	}
+	m2.setFail(nil)
+	failed := m2.failedCommands()
+	pending, ok := failed[len(failed)-1].(*meta.CommitWrite)
+	if !ok || pending.Spill == nil {
+		t.Fatalf("n2's refused command %+v is not a move of inline data", failed[len(failed)-1])
+	}
+	id := ChunkID(c.vol.ID, ino, 0)
+	c.ageChunk(t, id, (r1.cfg.FenceAfter+r1.cfg.StaleAfter)/2)
+
+	ours := pattern(42, 30_000)
+	c.write(r1, ino, 20_000, ours)
+	if _, err := m2.Propose(t.Context(), pending); !errors.Is(err, meta.ErrConflict) {
+		t.Fatalf("n2's commit of its fenced-out move: %v, want ErrConflict", err)
+	}
+	var m model
+	m.write(0, small)
+	m.write(20_000, ours)
+	c.wantFile(ino, m, r1, r2)
+	c.wantReplicaFiles(ino, 0, m)
+	if _, ok := c.inline(ino); ok {
+		t.Fatal("inline data kept after chunk 0 was written")
+	}
 }

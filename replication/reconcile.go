@@ -104,6 +104,26 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 		versions[node] = info.Version
 		top = max(top, info.Version)
 	}
+	var in *meta.Inline // chunk 0's inline bytes, when it is a new chunk of a small file
+	if id.Index == 0 && !exists {
+		if in, err = r.meta.FSM().Inline(vol.ID, ino); err != nil {
+			return cw, err
+		}
+	}
+	if fence != "" && in != nil {
+		// The stranded write moves the inline bytes into chunk 0: its
+		// commit names their generation. A WriteInline without data moves
+		// the generation, so that commit can never land; the reconciling
+		// commit below carries the bytes as they are now.
+		if _, err := r.meta.Propose(ctx, &meta.WriteInline{Vol: vol.ID, Ino: ino}); err != nil {
+			return cw, fmt.Errorf("chunk %s: fencing out an uncommitted move of inline data: %w", id, err)
+		}
+		if in, err = r.meta.FSM().Inline(vol.ID, ino); err != nil {
+			return cw, err
+		}
+		r.log.Warn("fenced out another gateway's uncommitted move of inline data", "chunk", id.String(), "on", fence)
+		fence = ""
+	}
 	if fence != "" {
 		// Commit a new version of the chunk before touching any replica:
 		// every uncommitted write is based on base, so from this commit on
@@ -129,7 +149,7 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 	}
 	source, wrote := "", len(cw.Replicas) > 0
 	var data []byte
-	var spill *meta.InlineSum // set when data is chunk 0's inline bytes
+	var spill *uint64 // set when data is chunk 0's inline bytes: their generation
 	switch {
 	case wrote:
 		source = cw.Replicas[0]
@@ -149,15 +169,8 @@ func (r *Replicator) reconcile(ctx context.Context, vol *meta.Volume, ino uint64
 		// bytes to chunk 0. The chunk starts again empty, or from the
 		// inline bytes; copying one of them would bring back bytes a
 		// truncate cut.
-		if id.Index == 0 {
-			inl, ok, err := r.meta.FSM().Inline(vol.ID, ino)
-			if err != nil {
-				return cw, err
-			}
-			if ok {
-				data, spill = inl, &meta.InlineSum{}
-				*spill = meta.SumInline(inl)
-			}
+		if in != nil {
+			data, spill = in.Data, &in.Gen
 		}
 	}
 	if source != "" {

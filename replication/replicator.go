@@ -299,17 +299,16 @@ func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64
 			}
 			return res.Inode, nil
 		}
-		inl, isInline, err := r.meta.FSM().Inline(vol.ID, ino)
+		in, err := r.meta.FSM().Inline(vol.ID, ino)
 		if err != nil {
 			return nil, err
 		}
-		if isInline && !chunked {
+		if in != nil && !chunked {
 			// The first write to chunk 0 past InlineMax carries the inline
 			// bytes into the new chunk 0; the commit drops them only if
-			// they are still these.
-			pieces[0] = spillPiece(pieces[0], inl)
-			sum := meta.SumInline(inl)
-			cmd.Spill = &sum
+			// they are still this generation.
+			pieces[0] = spillPiece(pieces[0], in.Data)
+			cmd.Spill = &in.Gen
 		}
 	}
 	results := make([]meta.ChunkWrite, len(pieces))
@@ -519,13 +518,13 @@ func (r *Replicator) ReadAt(ctx context.Context, vol *meta.Volume, ino uint64, s
 	buf = buf[:want]
 	for _, p := range split(vol.ChunkSize, off, buf) {
 		if p.index == 0 {
-			inl, ok, err := r.meta.FSM().Inline(vol.ID, ino)
+			in, err := r.meta.FSM().Inline(vol.ID, ino)
 			if err != nil {
 				return 0, err
 			}
-			if ok {
+			if in != nil {
 				// Chunk 0 is inline: bytes past the inline data read as zeros.
-				clear(p.data[copy(p.data, inl[min(p.off, int64(len(inl))):]):])
+				clear(p.data[copy(p.data, in.Data[min(p.off, int64(len(in.Data))):]):])
 				continue
 			}
 		}

@@ -37,9 +37,9 @@ func TestSmallFilesInlineAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		chunks, err := c.Node(0).FSM().Chunks(vol.ID, n.Ino)
-		inl, ok, ierr := c.Node(0).FSM().Inline(vol.ID, n.Ino)
-		if err != nil || ierr != nil || len(chunks) != 0 || !ok || !bytes.Equal(inl, want[name]) {
-			t.Fatalf("%s: %d chunks, inline %d bytes (%v) of %d; errors %v %v", name, len(chunks), len(inl), ok, len(want[name]), err, ierr)
+		in, ierr := c.Node(0).FSM().Inline(vol.ID, n.Ino)
+		if err != nil || ierr != nil || len(chunks) != 0 || in == nil || !bytes.Equal(in.Data, want[name]) {
+			t.Fatalf("%s: %d chunks, inline %+v, want %d bytes; errors %v %v", name, len(chunks), in, len(want[name]), err, ierr)
 		}
 	}
 
@@ -83,7 +83,7 @@ func TestSmallFilesInlineAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := c.Node(2).FSM().Inline(vol.ID, n.Ino); ok {
+	if in, _ := c.Node(2).FSM().Inline(vol.ID, n.Ino); in != nil {
 		t.Fatal("small-03 kept inline data after growing past InlineMax")
 	}
 }

@@ -91,12 +91,14 @@ func (s *server) handleLocate(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		inl, _, err := s.b.FSM().Inline(v.ID, n.Ino)
+		in, err := s.b.FSM().Inline(v.ID, n.Ino)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		out.InlineBytes = len(inl)
+		if in != nil {
+			out.InlineBytes = len(in.Data)
+		}
 		nodes, err := s.b.FSM().Nodes()
 		if err != nil {
 			s.fail(w, r, err)

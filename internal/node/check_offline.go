@@ -135,6 +135,13 @@ func CheckOffline(ctx context.Context, cfg OfflineCheckConfig, log *slog.Logger)
 	}
 	rep := &OfflineReport{DataDir: cfg.DataDir, BuildVersion: meta.StorageVersion, Repair: cfg.Repair,
 		MetaProblems: []string{}, Findings: []replication.CheckFinding{}}
+	if boot, torn := meta.UnsyncedByAnotherBoot(metaPath); torn {
+		// The node will set this file aside and rebuild it from the Raft
+		// log at its next start: judging chunks (and deleting "orphans")
+		// against it could be judging against a torn or stale file.
+		rep.MetaProblems = append(rep.MetaProblems, fmt.Sprintf(
+			"meta.db was open unsynced when the machine stopped (boot %s): fsrepd rebuilds it from the Raft log at its next start; start the node, then check again", boot))
+	}
 
 	db, err := bolt.Open(metaPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: cfg.LockTimeout})
 	if errors.Is(err, bolt.ErrTimeout) {
@@ -167,7 +174,7 @@ func copyMeta(db *bolt.DB, path string, rep *OfflineReport) (*meta.FSM, func(), 
 	if err != nil {
 		return nil, nil, fmt.Errorf("node: a temporary copy of meta.db: %w", err)
 	}
-	cleanup := func() { os.Remove(tmp.Name()) }
+	cleanup := func() { os.Remove(tmp.Name()); os.Remove(tmp.Name() + ".lock") }
 	err = db.View(func(tx *bolt.Tx) error {
 		// A truncated file has intact meta pages; reading a page past its
 		// end would crash the process (SIGBUS). Check the size first.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,5 +210,32 @@ func TestCheckOfflineDamagedMeta(t *testing.T) {
 	}
 	if _, err := CheckOffline(t.Context(), OfflineCheckConfig{DataDir: t.TempDir()}, nil); err == nil {
 		t.Error("a directory without meta.db was checked")
+	}
+}
+
+// TestCheckOfflineUnsyncedMeta: a meta.db that was open unsynced when the
+// machine stopped (its marker names another boot) is not judged: the node
+// rebuilds it at its next start, and orphans counted against it could be
+// live chunks.
+func TestCheckOfflineUnsyncedMeta(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "meta"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "meta", "meta.db")
+	fsm, err := meta.OpenFSM(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsm.Close()
+	if err := os.WriteFile(path+".unsynced", []byte("a-boot-long-gone\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := CheckOffline(t.Context(), OfflineCheckConfig{DataDir: dir, Repair: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.MetaProblems) == 0 || !strings.Contains(rep.MetaProblems[0], "unsynced") {
+		t.Errorf("an unsynced meta.db from another boot was judged: %+v", rep.MetaProblems)
 	}
 }
