@@ -266,6 +266,10 @@ func (s *Scrubber) pass(ctx context.Context, resume bool) error {
 	s.mu.Lock()
 	s.st.Passes++
 	s.st.LastPassEnded = s.clock.Now()
+	// Due again an interval after this pass started; said here, with the
+	// pass count, so that no status shows the pass done and none due (Run
+	// sets it again before it waits).
+	s.st.NextPass = s.st.PassStarted.Add(s.cfg.Interval)
 	s.cursor = nil
 	st := s.st
 	s.mu.Unlock()
