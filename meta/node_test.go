@@ -47,6 +47,18 @@ func raftCluster(t *testing.T, n int) []*Node {
 		}
 	}
 	waitLeader(t, nodes, "n1")
+	// And every follower holds the log: one still being sent the older
+	// entries can time out under load and start an election, which would
+	// move the leadership a test is about to move itself.
+	waitFor(t, "every node caught up", func() error {
+		want := nodes[0].raft.LastIndex()
+		for _, nd := range nodes[1:] {
+			if got := nd.raft.LastIndex(); got < want {
+				return fmt.Errorf("%s applied %d of %d", nd.ID(), got, want)
+			}
+		}
+		return nil
+	})
 	return nodes
 }
 
