@@ -35,6 +35,7 @@ type config struct {
 	ProfileContention, SyncMeta             bool
 	ScrubRate, ScrubInterval, SweepInterval string
 	GCInterval, OrphanAge, InlineMax        string
+	MemoryLimit                             string
 	HeartbeatInterval, SuspectAfter         string
 	DownAfter, RepairGrace, RepairRate      string
 }
@@ -85,6 +86,7 @@ func (c *config) settings() []setting {
 
 		s("log-format", groupLog, "text", "log format: text or json", &c.LogFormat),
 		s("log-level", groupLog, "info", "log level: debug, info, warn or error", &c.LogLevel),
+		s("memory-limit", groupLog, "", "soft memory limit of the process, like GOMEMLIMIT (which applies when this is unset): the garbage collector works harder near it", &c.MemoryLimit),
 		{name: "profile-contention", group: groupLog, def: "false", bool: &c.ProfileContention,
 			usage: "record lock and blocking contention for the admin API's /debug/pprof/mutex and /debug/pprof/block (costs some CPU)"},
 

@@ -171,6 +171,8 @@ func TestConfigErrors(t *testing.T) {
 		"stray argument":    {args: []string{"serve"}, want: `unexpected argument "serve"`},
 		"bad bytes in file": {file: "scrub-rate: lots\n", want: "--scrub-rate"},
 		"inline too large":  {args: []string{"--inline-max", "32KiB"}, want: "--inline-max"},
+		"tiny memory limit": {args: []string{"--memory-limit", "1M"}, want: "--memory-limit"},
+		"bad memory limit":  {env: env{"FSREP_MEMORY_LIMIT": "lots"}, want: "--memory-limit"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			args := tc.args
@@ -271,6 +273,15 @@ func TestInlineMaxSetting(t *testing.T) {
 		nc, err := c.nodeConfig()
 		if err != nil || nc.InlineMax != want {
 			t.Errorf("--inline-max %q: node InlineMax %d, %v; want %d", in, nc.InlineMax, err, want)
+		}
+	}
+}
+
+func TestMemoryLimitSetting(t *testing.T) {
+	for in, want := range map[string]int64{"": -1, "2GiB": 2 << 30, "512M": 512 << 20} {
+		c := config{MemoryLimit: in}
+		if got, err := c.memoryLimit(); err != nil || got != want {
+			t.Errorf("--memory-limit %q: %d, %v; want %d", in, got, err, want)
 		}
 	}
 }

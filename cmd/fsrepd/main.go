@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -76,6 +77,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return usageError(stderr, err)
 	}
+	if limit, _ := cfg.memoryLimit(); limit > 0 {
+		// Process-wide by nature, like GOMEMLIMIT: the garbage collector
+		// works harder as the heap nears it (a soft limit, not a cap on
+		// what the kernel gives).
+		debug.SetMemoryLimit(limit)
+	}
 	if cfg.ProfileContention {
 		// Process-wide by nature: one in 10 contended lock events, and
 		// blocking events of 100 µs or more.
@@ -131,8 +138,24 @@ func (c *config) validate() error {
 	if c.Secret != "" && c.SecretFile != "" {
 		return errors.New("secret and secret-file exclude each other")
 	}
+	if _, err := c.memoryLimit(); err != nil {
+		return err
+	}
 	_, err := c.nodeConfig()
 	return err
+}
+
+// memoryLimit is --memory-limit in bytes, or -1 when not set (the Go
+// runtime then takes GOMEMLIMIT from the environment, if any).
+func (c *config) memoryLimit() (int64, error) {
+	if c.MemoryLimit == "" {
+		return -1, nil
+	}
+	n, err := parseBytes(c.MemoryLimit)
+	if err != nil || n < 64<<20 {
+		return 0, fmt.Errorf("--memory-limit: %q is not a size of at least 64MiB", c.MemoryLimit)
+	}
+	return n, nil
 }
 
 // nodeConfig is the node configuration of the settings, without the
@@ -208,7 +231,7 @@ func runNode(ctx context.Context, c config, log *slog.Logger) error {
 
 // embeddedSettings are the settings the embedded cluster takes; it runs
 // the defaults of every other one.
-var embeddedSettings = []string{"data-dir", "log-format", "log-level", "profile-contention"}
+var embeddedSettings = []string{"data-dir", "log-format", "log-level", "profile-contention", "memory-limit"}
 
 func runEmbedded(ctx context.Context, c config, src sources, stdout io.Writer, log *slog.Logger) error {
 	var ignored []string
