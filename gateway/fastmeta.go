@@ -79,10 +79,15 @@ func (s *Server) removeFile(c call, rec []byte, rid, client string) []byte {
 	if err != nil {
 		st = statusOr(err, nfs3ErrIO)
 	}
-	reply := s.wccReply(c, st, id.Vol, dir, after)
+	return s.orReplay(c, rec, rid, st, s.wccReply(c, st, id.Vol, dir, after))
+}
+
+// orReplay returns reply, unless its status st could be the symptom of a
+// retransmission of this call that was applied already (through this node
+// or another): then the recorded result, as dispatch does for go-nfs's
+// replies.
+func (s *Server) orReplay(c call, rec []byte, rid string, st uint32, reply []byte) []byte {
 	if rid != "" && retransmitSymptom(st) {
-		// Perhaps a retransmission of a call this node had not heard yet
-		// was applied (as dispatch does for go-nfs's replies).
 		if replay := s.replayReply(c, rec, rid, true); replay != nil {
 			return replay
 		}
@@ -96,13 +101,18 @@ func (s *Server) wccReply(c call, st uint32, vol uint32, pre, after *meta.Inode)
 	w := accepted(c.xid, acceptSuccess)
 	w.u32(st)
 	w.wccAttr(pre)
-	if after == nil {
-		w.u32(0)
-	} else {
-		w.u32(1)
-		w.fattr3(vol, after)
-	}
+	w.postOpAttr(vol, after)
 	return w.b
+}
+
+// postOpAttr writes post_op_attr: n's attributes, or none when n is nil.
+func (w *replyWriter) postOpAttr(vol uint32, n *meta.Inode) {
+	if n == nil {
+		w.u32(0)
+		return
+	}
+	w.u32(1)
+	w.fattr3(vol, n)
 }
 
 // quick runs quickNamespace, answering a panic in it with a system error
@@ -169,13 +179,7 @@ func (s *Server) createFile(c call, rec []byte, rid, client string) []byte {
 		if how == createUnchecked {
 			return nil
 		}
-		if rid != "" {
-			// A retransmission of this very create, applied already?
-			if replay := s.replayReply(c, rec, rid, true); replay != nil {
-				return replay
-			}
-		}
-		return s.wccReply(c, nfs3ErrExist, id.Vol, dir, dir)
+		return s.orReplay(c, rec, rid, nfs3ErrExist, s.wccReply(c, nfs3ErrExist, id.Vol, dir, dir))
 	}
 	fs := s.h.newFS(id.Vol)
 	fs.SetOwner(squash(c.cred, vol.Export))
@@ -200,25 +204,14 @@ func (s *Server) createFile(c call, rec []byte, rid, client string) []byte {
 	}
 	if err != nil {
 		st := statusOr(err, nfs3ErrIO)
-		if rid != "" && retransmitSymptom(st) {
-			if replay := s.replayReply(c, rec, rid, true); replay != nil {
-				return replay
-			}
-		}
-		return s.wccReply(c, st, id.Vol, dir, after)
+		return s.orReplay(c, rec, rid, st, s.wccReply(c, st, id.Vol, dir, after))
 	}
 	w := accepted(c.xid, acceptSuccess)
 	w.u32(nfs3OK)
 	w.u32(1)
 	w.opaque(s.h.codec.Encode(FileID{Vol: id.Vol, Ino: n.Ino, Gen: n.Gen}))
-	w.u32(1)
-	w.fattr3(id.Vol, n)
+	w.postOpAttr(id.Vol, n)
 	w.wccAttr(dir)
-	if after == nil {
-		w.u32(0)
-	} else {
-		w.u32(1)
-		w.fattr3(id.Vol, after)
-	}
+	w.postOpAttr(id.Vol, after)
 	return w.b
 }

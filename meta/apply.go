@@ -632,21 +632,31 @@ func (s *state) truncateChunks(vol *Volume, ino, size uint64) {
 	}
 }
 
-func (s *state) commitWrite(c *CommitWrite) applied {
-	vol, err := s.volumeByID(c.Vol)
+// regularFile returns file ino and its volume for a write: ErrIsDir for a
+// directory, ErrInvalid for anything else that is not a regular file.
+func (s *state) regularFile(vol uint32, ino uint64) (*Volume, *Inode, error) {
+	v, err := s.volumeByID(vol)
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
-	n, err := s.inode(c.Vol, c.Ino)
+	n, err := s.inode(vol, ino)
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
 	switch n.Type {
 	case TypeFile:
+		return v, n, nil
 	case TypeDir:
-		return fail(ErrIsDir)
+		return nil, nil, ErrIsDir
 	default:
-		return fail(fmt.Errorf("%w: cannot write to a %s", ErrInvalid, n.Type))
+		return nil, nil, fmt.Errorf("%w: cannot write to a %s", ErrInvalid, n.Type)
+	}
+}
+
+func (s *state) commitWrite(c *CommitWrite) applied {
+	vol, n, err := s.regularFile(c.Vol, c.Ino)
+	if err != nil {
+		return fail(err)
 	}
 	chunks := s.tx.Bucket(bucketChunks)
 	olds := make([]*Chunk, len(c.Chunks))

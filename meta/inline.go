@@ -64,20 +64,9 @@ func (s *state) putInline(vol uint32, ino uint64, data []byte) {
 
 // writeInline applies c (see WriteInline).
 func (s *state) writeInline(c *WriteInline) applied {
-	vol, err := s.volumeByID(c.Vol)
+	vol, n, err := s.regularFile(c.Vol, c.Ino)
 	if err != nil {
 		return fail(err)
-	}
-	n, err := s.inode(c.Vol, c.Ino)
-	if err != nil {
-		return fail(err)
-	}
-	switch n.Type {
-	case TypeFile:
-	case TypeDir:
-		return fail(ErrIsDir)
-	default:
-		return fail(fmt.Errorf("%w: cannot write to a %s", ErrInvalid, n.Type))
 	}
 	end := c.Off + uint64(len(c.Data))
 	if c.Off > InlineMax || end > InlineMax {
