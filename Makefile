@@ -73,9 +73,16 @@ images: ## build the fsrep:dev docker image (FROM scratch, static binaries built
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags='-s -w' -o $(IMAGE_DIR)/ ./cmd/fsrepd ./cmd/fsrepctl ./cmd/fsrep-workload
 	docker build -f Dockerfile -t $(IMAGE) $(IMAGE_DIR)
 
-$(COMPOSE_DIR)/secret:
+$(COMPOSE_DIR)/secret: $(COMPOSE_DIR)/tls/ca.crt
 	mkdir -p $(COMPOSE_DIR)
 	umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $@
+
+# The compose cluster's CA and one certificate per node (docs/security.md).
+COMPOSE_NODES := n1a n1b n2a n2b n3a n3b
+$(COMPOSE_DIR)/tls/ca.crt:
+	$(GO) build -o bin/ ./cmd/fsrepd
+	./bin/fsrepd tls ca --dir $(COMPOSE_DIR)/tls --name compose --force
+	for n in $(COMPOSE_NODES); do ./bin/fsrepd tls issue --ca-dir $(COMPOSE_DIR)/tls --node $$n --host $$n --out $(COMPOSE_DIR)/tls/$$n; done
 
 compose-up: images $(COMPOSE_DIR)/secret ## start the 6-node, 3-AZ compose cluster and wait until healthy
 	$(COMPOSE) -p $(COMPOSE_PROJECT) up -d

@@ -44,6 +44,9 @@ type Config struct {
 	// Dial, if set, opens every Raft connection to a peer (tests cut the
 	// network with it); nil dials TCP directly.
 	Dial DialFunc
+	// TLS secures the Raft transport with mutual TLS; nil is plain TCP,
+	// which only this package's tests use (fsrep nodes always set it).
+	TLS *TLS
 	// SyncFSM fsyncs meta.db on every apply. Off (the default), the Raft
 	// log's fsync is the only one on the metadata path and meta.db is
 	// rebuilt from the log after a machine crash (fsm_sync.go).
@@ -190,7 +193,7 @@ func (n *Node) startRaft() error {
 	if list, err := snaps.List(); err == nil && len(list) > 0 && n.fsm.AppliedIndex() >= list[0].Index {
 		rc.NoSnapshotRestoreOnStart = true
 	}
-	trans, err := newTransport(n.cfg.RaftAddr, n.cfg.Dial, hlog)
+	trans, err := newTransport(n.cfg.RaftAddr, n.cfg.Dial, n.cfg.TLS, hlog)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("meta: raft transport on %s: %w", n.cfg.RaftAddr, err)

@@ -2,10 +2,12 @@ package meta
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
 
+	"github.com/fsrep/fsrep/internal/pki"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
@@ -17,6 +19,7 @@ type streamLayer struct {
 	net.Listener
 	advertise advertiseAddr
 	dial      DialFunc
+	tls       *tls.Config // client side; nil: plain TCP (this package's tests)
 }
 
 type advertiseAddr string
@@ -27,12 +30,17 @@ func (a advertiseAddr) String() string  { return string(a) }
 func (s *streamLayer) Addr() net.Addr { return s.advertise }
 
 func (s *streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	if s.dial != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		return s.dial(ctx, "tcp", string(addr))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	dial := s.dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
 	}
-	return net.DialTimeout("tcp", string(addr), timeout)
+	c, err := dial(ctx, "tcp", string(addr))
+	if err != nil || s.tls == nil {
+		return c, err
+	}
+	return pki.Dial(ctx, c, s.tls)
 }
 
 // ListenAddr returns the address to bind for an advertised address: the
@@ -49,7 +57,18 @@ func ListenAddr(advertised string) (string, error) {
 	return net.JoinHostPort("", port), nil
 }
 
-func newTransport(advertised string, dial DialFunc, log hclog.Logger) (*raft.NetworkTransport, error) {
+// TLS is the mutual TLS of the Raft transport: Server for the listener,
+// Client for dialing peers.
+type TLS struct {
+	Server, Client *tls.Config
+	// OnFail hears every failed handshake on the listener.
+	OnFail func(remote net.Addr, err error)
+}
+
+// handshakeTimeout bounds a Raft peer's TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
+func newTransport(advertised string, dial DialFunc, sec *TLS, log hclog.Logger) (*raft.NetworkTransport, error) {
 	bind, err := ListenAddr(advertised)
 	if err != nil {
 		return nil, err
@@ -63,5 +82,9 @@ func newTransport(advertised string, dial DialFunc, log hclog.Logger) (*raft.Net
 		adv = l.Addr().String() // tests: a free port picked by the kernel
 	}
 	s := &streamLayer{Listener: l, advertise: advertiseAddr(adv), dial: dial}
+	if sec != nil {
+		s.Listener = pki.Listener(l, sec.Server, handshakeTimeout, sec.OnFail)
+		s.tls = sec.Client
+	}
 	return raft.NewNetworkTransportWithLogger(s, 3, 10*time.Second, log), nil
 }

@@ -26,6 +26,8 @@ type Cluster struct {
 	t      testing.TB
 	dir    string
 	secret []byte
+	// caFile, caKey: the cluster CA every node issues its certificate with.
+	caFile, caKey string
 	log    *slog.Logger
 
 	net  *network // every internode connection goes through it
@@ -70,6 +72,10 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),
 	}
 	c.opts = opts
+	var err error
+	if c.caFile, c.caKey, err = node.EnsureCA(filepath.Join(c.dir, "tls"), "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(c.Close)
 	for i := 0; i < opts.Nodes; i++ {
 		c.nodes = append(c.nodes, &Member{Cfg: c.config(i, fmt.Sprintf("az%d", i%3+1))})
@@ -93,6 +99,7 @@ func (c *Cluster) config(i int, az string) node.Config {
 		DataDir:  filepath.Join(c.dir, fmt.Sprintf("n%d", i+1)),
 		RaftAddr: freeAddr(c.t), RPCAddr: freeAddr(c.t), NFSAddr: freeAddr(c.t), AdminAddr: freeAddr(c.t),
 		Secret: c.secret, OpTimeout: c.opts.OpTimeout, ChunkNoSync: false,
+		TLSCAFile: c.caFile, TLSCAKeyFile: c.caKey,
 	}
 	cfg.Dial = c.net.dialer(i)
 	c.net.register(i, cfg.RaftAddr, cfg.RPCAddr)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // network is the test cluster's internode network: every Raft and RPC
@@ -17,6 +18,27 @@ type network struct {
 	group map[int]int         // node slot -> partition group; all 0 when healed
 	addrs map[string]int      // internode address -> node slot
 	conns map[*netConn]string // open connections -> the address dialed
+	tap   *tap                // records every byte on the wire when set
+}
+
+// tap keeps a copy of the bytes read and written on internode
+// connections: what someone capturing the internode network would see.
+type tap struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tap) record(b []byte) {
+	t.mu.Lock()
+	t.buf = append(t.buf, b...)
+	t.mu.Unlock()
+}
+
+// bytes returns a copy of what was captured.
+func (t *tap) bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.buf...)
 }
 
 func newNetwork() *network {
@@ -52,6 +74,7 @@ func (n *network) dialer(from int) func(ctx context.Context, network, addr strin
 		}
 		nc := &netConn{Conn: c, from: from, to: to, known: known}
 		n.mu.Lock()
+		nc.tap.Store(n.tap)
 		defer n.mu.Unlock()
 		if known && !n.connected(from, to) { // cut while dialing
 			c.Close()
@@ -105,6 +128,23 @@ type netConn struct {
 	known    bool
 	once     sync.Once
 	onClose  func()
+	tap      atomic.Pointer[tap]
+}
+
+func (c *netConn) Read(b []byte) (int, error) {
+	k, err := c.Conn.Read(b)
+	if t := c.tap.Load(); t != nil && k > 0 {
+		t.record(b[:k])
+	}
+	return k, err
+}
+
+func (c *netConn) Write(b []byte) (int, error) {
+	k, err := c.Conn.Write(b)
+	if t := c.tap.Load(); t != nil && k > 0 {
+		t.record(b[:k])
+	}
+	return k, err
 }
 
 func (c *netConn) Close() error {
@@ -123,3 +163,18 @@ func (c *Cluster) Partition(side ...int) { c.net.partition(side) }
 
 // Heal ends a partition.
 func (c *Cluster) Heal() { c.net.heal() }
+
+// Capture starts recording every byte of the internode connections opened
+// from now on (both directions; every internode connection is dialed
+// through the test network) and returns a function that gives a copy of
+// what was recorded so far.
+func (c *Cluster) Capture() func() []byte {
+	t := &tap{}
+	c.net.mu.Lock()
+	c.net.tap = t
+	for nc := range c.net.conns {
+		nc.tap.Store(t)
+	}
+	c.net.mu.Unlock()
+	return t.bytes
+}

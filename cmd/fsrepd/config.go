@@ -36,6 +36,7 @@ type config struct {
 	ScrubRate, ScrubInterval, SweepInterval string
 	GCInterval, OrphanAge, InlineMax        string
 	MemoryLimit                             string
+	TLSCA, TLSCert, TLSKey, TLSCAKey        string
 	HeartbeatInterval, SuspectAfter         string
 	DownAfter, RepairGrace, RepairRate      string
 }
@@ -55,6 +56,7 @@ type setting struct {
 // Groups of settings, in the order they are documented.
 const (
 	groupNode      = "Node"
+	groupSecurity  = "Security (docs/security.md)"
 	groupLog       = "Logging"
 	groupIntegrity = "Integrity (docs/integrity.md)"
 	groupHealing   = "Self-healing (docs/healing.md)"
@@ -82,6 +84,10 @@ func (c *config) settings() []setting {
 		s("secret-file", groupNode, "", "file holding the cluster secret (same on every node)", &c.SecretFile),
 		{name: "secret", group: groupNode, usage: "the cluster secret itself, instead of secret-file (prefer FSREP_SECRET: flags show in ps)",
 			str: &c.Secret, secret: true},
+		s("tls-ca", groupSecurity, "", "cluster CA certificate(s), PEM: the only roots internode TLS trusts (default <data-dir>/tls/ca.crt)", &c.TLSCA),
+		s("tls-cert", groupSecurity, "", "this node's certificate, PEM, signed by the cluster CA (default <data-dir>/tls/node.crt)", &c.TLSCert),
+		s("tls-key", groupSecurity, "", "this node's private key, PEM (default <data-dir>/tls/node.key)", &c.TLSKey),
+		s("tls-ca-key", groupSecurity, "", "the cluster CA's private key: a node without a certificate issues its own with it (default <data-dir>/tls/ca.key when present)", &c.TLSCAKey),
 		s("inline-max", groupNode, formatBytes(meta.InlineMax), "files up to this size keep their data in the metadata: one Raft commit per small write, but a copy on every node (0 turns it off; at most 16KiB)", &c.InlineMax),
 
 		s("log-format", groupLog, "text", "log format: text or json", &c.LogFormat),

@@ -45,6 +45,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "check" {
 		return runCheck(ctx, args[1:], getenv, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "tls" {
+		return runTLS(args[1:], stdout, stderr)
+	}
 	var cfg config
 	fl := flag.NewFlagSet("fsrepd", flag.ContinueOnError)
 	fl.SetOutput(io.Discard) // errors are reported below, help on stdout
@@ -59,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err != nil:
 		return usageError(stderr, err)
 	case fl.NArg() > 0:
-		return usageError(stderr, fmt.Errorf("unexpected argument %q (the only subcommand is check)", fl.Arg(0)))
+		return usageError(stderr, fmt.Errorf("unexpected argument %q (the subcommands are check and tls)", fl.Arg(0)))
 	}
 	if err := cfg.validate(); err != nil {
 		return usageError(stderr, err)
@@ -116,6 +119,7 @@ Usage:
   fsrepd ... --join H:7001 --secret-file /etc/fsrep/secret          further nodes
   fsrepd --config /etc/fsrep/fsrepd.yaml                            the same, from a file
   fsrepd check --data-dir DIR [--repair]                            check a stopped node's files
+  fsrepd tls ca|issue ...                                           make the cluster CA and node certificates
 
 Every setting is a flag, an environment variable FSREP_<NAME> and a key of
 the YAML config file: a flag beats the environment, which beats the file,
@@ -165,6 +169,7 @@ func (c *config) nodeConfig() (node.Config, error) {
 		NodeID: c.NodeID, AZ: c.AZ, Region: c.Region, DataDir: c.DataDir,
 		RaftAddr: c.RaftAddr, RPCAddr: c.RPCAddr, NFSAddr: c.NFSAddr, AdminAddr: c.AdminAddr,
 		Bootstrap: c.Bootstrap, Join: c.Join, SyncMeta: c.SyncMeta,
+		TLSCAFile: c.TLSCA, TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey, TLSCAKeyFile: c.TLSCAKey,
 	}
 	if err := integrityFlags(*c, &cfg); err != nil {
 		return cfg, err

@@ -36,6 +36,14 @@ type Config struct {
 	// token). Empty: read DataDir/cluster.secret, or create it when
 	// bootstrapping.
 	Secret []byte
+	// Internode mutual TLS (tls.go, docs/security.md). Empty paths take
+	// <DataDir>/tls/ca.crt, node.crt, node.key and ca.key. A node without
+	// a certificate issues its own when it has the CA's key, and a node
+	// bootstrapping a new cluster with neither creates the CA.
+	TLSCAFile    string
+	TLSCertFile  string
+	TLSKeyFile   string
+	TLSCAKeyFile string
 
 	// Raft timing overrides (zero: the tuned defaults of meta).
 	HeartbeatTimeout time.Duration

@@ -45,12 +45,17 @@ type Embedded struct {
 func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, clock Clock, log *slog.Logger) (*Embedded, error) {
 	e := &Embedded{}
 	addr := func(base, i int) string { return fmt.Sprintf("%s:%d", cfg.Host, base+i) }
+	caFile, caKey, err := EnsureCA(filepath.Join(cfg.DataDir, "tls"), "embedded", clock.Now())
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < 3; i++ {
 		nc := Config{
 			NodeID: fmt.Sprintf("n%d", i+1), AZ: fmt.Sprintf("az%d", i+1), Region: "local",
 			DataDir:  filepath.Join(cfg.DataDir, fmt.Sprintf("n%d", i+1)),
 			RaftAddr: addr(cfg.RaftPort, i), RPCAddr: addr(cfg.RPCPort, i),
 			NFSAddr: addr(cfg.NFSPort, i), AdminAddr: addr(cfg.AdminPort, i),
+			TLSCAFile: caFile, TLSCAKeyFile: caKey,
 		}
 		if i == 0 {
 			nc.TokenFiles = []string{filepath.Join(cfg.DataDir, "admin.token")}

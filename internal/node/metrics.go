@@ -58,8 +58,13 @@ func newMetrics(n *Node) (*metrics, error) {
 		Name: "fsrep_raft_leader_changes_total",
 		Help: "New Raft leaders this node has seen since it started (itself included).",
 	}, func() float64 { return float64(n.meta.LeaderChanges()) })
+	tlsFailures := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "fsrep_internode_tls_failures_total",
+		Help: "Failed TLS handshakes on this node's Raft and RPC listeners since it started: callers without a certificate from the cluster CA.",
+	}, func() float64 { return float64(n.TLSFailures()) })
 	err = errors.Join(
 		reg.Register(admin.NewCollector(n)),
+		reg.Register(tlsFailures),
 		reg.Register(propose),
 		reg.Register(leaderChanges),
 		reg.Register(newStoreCollector(n.store, filepath.Join(n.cfg.DataDir, "chunks"), n.clock)),

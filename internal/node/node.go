@@ -12,12 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/gateway"
 	"github.com/fsrep/fsrep/internal/admin"
+	"github.com/fsrep/fsrep/internal/pki"
 	"github.com/fsrep/fsrep/internal/rpc"
 	"github.com/fsrep/fsrep/meta"
 	"github.com/fsrep/fsrep/replication"
@@ -53,7 +55,10 @@ type Node struct {
 	clock Clock
 
 	secret []byte
+	tls    *pki.Identity
 	token  string
+
+	tlsFailures, tlsFailLogged atomic.Int64 // handshakeFailed (tls.go)
 
 	store  *chunkstore.Store
 	meta   *meta.Node
@@ -98,6 +103,9 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		return nil, err
 	}
 	n.token = AdminToken(n.secret, 0) // until the metadata is open; see token.go
+	if n.tls, err = loadIdentity(cfg, clock.Now()); err != nil {
+		return nil, err
+	}
 
 	scfg := chunkstore.DefaultConfig(filepath.Join(cfg.DataDir, "chunks"))
 	scfg.NoSync = cfg.ChunkNoSync
@@ -127,16 +135,18 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		mcfg.ElectionTimeout = cfg.ElectionTimeout
 	}
 	mcfg.Dial = cfg.Dial
+	mcfg.TLS = &meta.TLS{Server: n.tls.ServerConfig(), Client: n.tls.ClientConfig(), OnFail: n.handshakeFailed}
 	mcfg.SyncFSM, mcfg.BootID = cfg.SyncMeta, cfg.BootID
 	if n.meta, err = meta.Open(mcfg, clock, n.log.With("component", "meta")); err != nil {
 		return nil, err
 	}
-	n.rpcCli = rpc.NewClient(n.secret, n.resolve, 30*time.Second, cfg.Dial)
+	n.rpcCli = rpc.NewClient(n.secret, n.tls.ClientConfig(), n.resolve, 30*time.Second, cfg.Dial)
 	n.meta.SetForwarder(n.rpcCli)
 	if n.metrics, err = newMetrics(n); err != nil {
 		return nil, err
 	}
-	n.rpcSrv = rpc.NewServer(n.secret, n.meta, n, n.store, n.log.With("component", "rpc"))
+	n.rpcSrv = rpc.NewServer(n.secret, n.tls.ServerConfig(), n.meta, n, n.store, n.log.With("component", "rpc"))
+	n.rpcSrv.OnTLSFailure(n.handshakeFailed)
 	if err := n.initHealing(); err != nil {
 		return nil, err
 	}

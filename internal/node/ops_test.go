@@ -45,11 +45,15 @@ func startOpsCluster(t *testing.T) []*Node {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(opsLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	secret := []byte("ops-test-cluster-secret-0123456789")
+	caFile, caKey, err := EnsureCA(t.TempDir(), "ops test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
 	nodes := make([]*Node, 3)
 	for i := range nodes {
 		cfg := Config{NodeID: fmt.Sprintf("n%d", i+1), AZ: fmt.Sprintf("az%d", i+1), DataDir: filepath.Join(t.TempDir(), "d"),
 			RaftAddr: "127.0.0.1:0", RPCAddr: "127.0.0.1:0", NFSAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-			Secret: secret, ChunkNoSync: true, ScrubRate: -1}
+			Secret: secret, ChunkNoSync: true, ScrubRate: -1, TLSCAFile: caFile, TLSCAKeyFile: caKey}
 		if i == 0 {
 			cfg.Bootstrap = true
 		} else {

@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,15 +35,18 @@ type Client struct {
 
 var _ meta.Forwarder = (*Client)(nil)
 
-// NewClient returns a client. callTimeout bounds each call without a
-// shorter context deadline. dial, if not nil, opens every connection (tests
-// cut the network with it).
-func NewClient(secret []byte, resolve Resolver, callTimeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Client {
+// NewClient returns a client. tlsConf is the node's mutual-TLS client
+// configuration (pki.Identity.ClientConfig). callTimeout bounds each call
+// without a shorter context deadline. dial, if not nil, opens every
+// connection (tests cut the network with it); TLS runs over it.
+func NewClient(secret []byte, tlsConf *tls.Config, resolve Resolver, callTimeout time.Duration, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *Client {
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	}
 	tr := &http.Transport{
 		DialContext:         dial,
+		TLSClientConfig:     tlsConf,
+		TLSHandshakeTimeout: 5 * time.Second,
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     90 * time.Second,
 	}
@@ -59,7 +63,7 @@ func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values
 // send makes one call with extra request headers (nil: none) and turns a
 // failure answer into the error it carries.
 func (c *Client) send(ctx context.Context, method, addr, path string, q url.Values, body []byte, hdr http.Header) (*http.Response, error) {
-	u := url.URL{Scheme: "http", Host: addr, Path: path, RawQuery: q.Encode()}
+	u := url.URL{Scheme: "https", Host: addr, Path: path, RawQuery: q.Encode()}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

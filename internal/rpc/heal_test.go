@@ -78,7 +78,7 @@ func newHealHarness(t *testing.T, extra string) *healHarness {
 	}
 	t.Cleanup(func() { store.Close() })
 	h := &healHarness{store: store, heal: &fakeHeal{}}
-	srv := NewServer(testSecret, &fakeMeta{}, &fakeJoiner{}, store, log)
+	srv := NewServer(testSecret, testIdentity().ServerConfig(), &fakeMeta{}, &fakeJoiner{}, store, log)
 	srv.EnableHealing(h.heal)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,7 +93,7 @@ func newHealHarness(t *testing.T, extra string) *healHarness {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	h.client = NewClient(testSecret, func(id string) (string, error) {
+	h.client = NewClient(testSecret, testIdentity().ClientConfig(), func(id string) (string, error) {
 		switch id {
 		case "n1":
 			return h.addr, nil
@@ -139,13 +139,15 @@ func TestHealCopyVerified(t *testing.T) {
 // TestHealFetchChecksMismatch: bytes damaged on the way are refused by the
 // fetching side.
 func TestHealFetchChecksMismatch(t *testing.T) {
-	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	bad := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(versionHeader, "5")
 		w.Header().Set(crcHeader, formatCRC(Checksum([]byte("the bytes sent"))))
 		_, _ = w.Write([]byte("the bytes seen"))
 	}))
+	bad.TLS = testIdentity().ServerConfig()
+	bad.StartTLS()
 	defer bad.Close()
-	h := newHealHarness(t, strings.TrimPrefix(bad.URL, "http://"))
+	h := newHealHarness(t, strings.TrimPrefix(bad.URL, "https://"))
 	_, _, _, err := h.client.FetchVerified(t.Context(), "bad", chunkstore.ID{Vol: 1, Ino: 1})
 	if !errors.Is(err, chunkstore.ErrCorrupt) {
 		t.Fatalf("FetchVerified of damaged bytes = %v, want ErrCorrupt", err)
@@ -189,9 +191,9 @@ func TestHealCallsNeedTheToken(t *testing.T) {
 		{http.MethodPost, pathHeartbeat}, {http.MethodGet, pathHealChunk + "?id=1.1.1"},
 		{http.MethodPost, pathHealRemove}, {http.MethodGet, pathHealStatus},
 	} {
-		req, _ := http.NewRequestWithContext(t.Context(), c.method, "http://"+h.addr+c.path, strings.NewReader("{}"))
+		req, _ := http.NewRequestWithContext(t.Context(), c.method, "https://"+h.addr+c.path, strings.NewReader("{}"))
 		req.Header.Set(authHeader, Token(otherSecret))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := (&http.Client{Transport: &http.Transport{TLSClientConfig: testIdentity().ClientConfig()}}).Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

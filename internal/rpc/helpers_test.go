@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/internal/pki"
 	"github.com/fsrep/fsrep/meta"
 )
 
@@ -107,6 +108,19 @@ type harness struct {
 	peers map[string]string
 }
 
+// testIdentity is a node identity from a CA made for this test binary.
+var testIdentity = sync.OnceValue(func() *pki.Identity {
+	ca, err := pki.NewCA("rpc test", time.Now())
+	if err != nil {
+		panic(err)
+	}
+	id, err := ca.Identity("n1", []string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		panic(err)
+	}
+	return id
+})
+
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
@@ -124,7 +138,7 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { store.Close() })
 	h.store = store
 
-	srv := NewServer(testSecret, h.meta, h.join, store, log)
+	srv := NewServer(testSecret, testIdentity().ServerConfig(), h.meta, h.join, store, log)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +161,7 @@ func newHarness(t *testing.T) *harness {
 // newClient returns a client with secret whose resolver knows "n1" (the
 // harness server) and h.peers.
 func (h *harness) newClient(t *testing.T, secret []byte, timeout time.Duration) *Client {
-	c := NewClient(secret, func(id string) (string, error) {
+	c := NewClient(secret, testIdentity().ClientConfig(), func(id string) (string, error) {
 		if id == "n1" {
 			return h.addr, nil
 		}
@@ -187,14 +201,14 @@ func (r rawReply) wire(t *testing.T) wireError {
 // Authorization header.
 func (h *harness) raw(t *testing.T, method, pathQuery, token string, body io.Reader) rawReply {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+h.addr+pathQuery, body)
+	req, err := http.NewRequestWithContext(t.Context(), method, "https://"+h.addr+pathQuery, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if token != "" {
 		req.Header.Set(authHeader, token)
 	}
-	tr := &http.Transport{}
+	tr := &http.Transport{TLSClientConfig: testIdentity().ClientConfig()}
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
 	if err != nil {

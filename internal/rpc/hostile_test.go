@@ -3,10 +3,10 @@ package rpc
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,7 +142,7 @@ func (zeros) Read(p []byte) (int, error) {
 // net/http drains before replying) is sent whole.
 func declareBody(t *testing.T, addr, method, path string, length int64) (int, string, []byte) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	conn, err := tls.Dial("tcp", addr, testIdentity().ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestListChunks(t *testing.T) {
 	})
 	flipByte(t, chunkFile(t, dir, want[2]), 41) // its header
 
-	srv := NewServer(testSecret, &fakeMeta{}, &fakeJoiner{}, store, log)
+	srv := NewServer(testSecret, testIdentity().ServerConfig(), &fakeMeta{}, &fakeJoiner{}, store, log)
 	srv.EnableListing(replication.NewFileLister(store, wallClock{}))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package rpc is fsrep's internode RPC: leader forwarding, the read barrier,
-// cluster join, and chunk transfer between nodes. It is HTTP/1.1 over TCP
-// with a bearer token derived from the cluster secret; errors travel as
+// cluster join, and chunk transfer between nodes. It is HTTP/1.1 over
+// mutual TLS (internal/pki: both ends hold a certificate from the cluster
+// CA) with a bearer token derived from the cluster secret on top; errors travel as
 // stable codes (never strings to match) and come back as the sentinel
 // errors of meta and chunkstore.
 package rpc

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
+	"github.com/fsrep/fsrep/internal/pki"
 	"github.com/fsrep/fsrep/meta"
 )
 
@@ -48,17 +50,22 @@ const (
 
 // Server serves internode RPC.
 type Server struct {
-	token  string
-	meta   MetaService
-	join   Joiner
-	chunks ChunkService
-	log    *slog.Logger
-	srv    *http.Server
+	tls     *tls.Config
+	tlsFail func(net.Addr, error)
+	token   string
+	meta    MetaService
+	join    Joiner
+	chunks  ChunkService
+	log     *slog.Logger
+	srv     *http.Server
 }
 
-// NewServer builds a server; call Serve with a listener.
-func NewServer(secret []byte, m MetaService, j Joiner, c ChunkService, log *slog.Logger) *Server {
-	s := &Server{token: Token(secret), meta: m, join: j, chunks: c, log: log}
+// NewServer builds a server; call Serve with a listener. tlsConf is the
+// node's mutual-TLS server configuration (pki.Identity.ServerConfig): a
+// caller without a certificate from the cluster CA is refused in the
+// handshake, before the token is even looked at.
+func NewServer(secret []byte, tlsConf *tls.Config, m MetaService, j Joiner, c ChunkService, log *slog.Logger) *Server {
+	s := &Server{tls: tlsConf, token: Token(secret), meta: m, join: j, chunks: c, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+pathApply, s.handleApply)
 	mux.HandleFunc("GET "+pathIndex, s.handleIndex)
@@ -80,9 +87,16 @@ func NewServer(secret []byte, m MetaService, j Joiner, c ChunkService, log *slog
 	return s
 }
 
+// OnTLSFailure sets a function that hears every failed TLS handshake
+// (a caller without a certificate from the cluster CA); call before Serve.
+func (s *Server) OnTLSFailure(f func(remote net.Addr, err error)) { s.tlsFail = f }
+
+// handshakeTimeout bounds a caller's TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
 // Serve serves on l until Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.srv.Serve(l)
+	err := s.srv.Serve(pki.Listener(l, s.tls, handshakeTimeout, s.tlsFail))
 	if err == http.ErrServerClosed {
 		return nil
 	}
