@@ -28,7 +28,7 @@ type Cluster struct {
 	secret []byte
 	// caFile, caKey: the cluster CA every node issues its certificate with.
 	caFile, caKey string
-	log    *slog.Logger
+	log           *slog.Logger
 
 	net  *network // every internode connection goes through it
 	opts ClusterOptions
