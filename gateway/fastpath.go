@@ -10,6 +10,8 @@ import (
 
 	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/meta"
+
+	"github.com/fsrep/fsrep/internal/fault"
 )
 
 // The front serves READ and WRITE itself: go-nfs would stat, open, seek,
@@ -223,6 +225,9 @@ func (s *Server) write(c call, rec []byte, client string) []byte {
 		return fail(nfs3ErrJukebox)
 	}
 	after, err := s.h.data.WriteAt(ctx, vol, id.Ino, int64(off), data)
+	if err == nil {
+		err = fault.Point(fault.BeforeReply)
+	}
 	if err != nil {
 		s.log.Warn("WRITE failed", "client", client, "vol", id.Vol, "ino", id.Ino, "off", off, "count", count, "err", err)
 		return fail(statusOr(err, nfs3ErrIO))

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fsrep/fsrep/internal/fault"
 )
 
 // FSM is the replicated metadata state machine, kept in its own bbolt file
@@ -237,7 +239,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if last == 0 {
 			return nil
 		}
-		return m.Put(keyApplied, u64(last))
+		if err := m.Put(keyApplied, u64(last)); err != nil {
+			return err
+		}
+		return fault.Point(fault.MetaBeforeCommit)
 	})
 	if err != nil {
 		// A bbolt failure (disk full, I/O error) here would let this replica
@@ -245,6 +250,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		panic(fmt.Sprintf("meta: cannot commit applied entries: %v", err))
 	}
 	if last != 0 {
+		_ = fault.Point(fault.MetaAfterCommit) // kill only: the commit is done
 		f.cache.changed()
 		f.setApplied(last)
 	}
@@ -361,6 +367,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	out.Close()
 	if err := checkDB(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := fault.Point(fault.SnapshotInstall); err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
+
+	"github.com/fsrep/fsrep/internal/fault"
 )
 
 // The healer runs on the Raft leader only (under a context cancelled on
@@ -426,6 +428,9 @@ func (h *Healer) execute(ctx context.Context, t Task) (int64, error) {
 	var n int64
 	if t.Target != "" {
 		if n, err = h.copyChunk(ctx, t, cur); err != nil {
+			return 0, err
+		}
+		if err := fault.Point(fault.HealCopied); err != nil {
 			return 0, err
 		}
 	}

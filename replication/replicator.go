@@ -12,6 +12,8 @@ import (
 
 	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
+
+	"github.com/fsrep/fsrep/internal/fault"
 )
 
 // Metadata is what the data paths need from the metadata node.
@@ -326,6 +328,9 @@ func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64
 		return nil, err
 	}
 	cmd.Chunks = results
+	if err := fault.Point(fault.ReplicaAcked); err != nil {
+		return nil, err
+	}
 	res, err := r.meta.Propose(ctx, cmd)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"os"
+
+	"github.com/fsrep/fsrep/internal/fault"
 )
 
 // Write applies data at byte offset off inside chunk id and makes it durable
@@ -75,6 +77,9 @@ func (s *Store) update(id ID, baseVersion, newVersion uint64, baseLength, off in
 	if err != nil {
 		return 0, err
 	}
+	if err := fault.Point(fault.ChunkBeforeSync); err != nil {
+		return 0, err
+	}
 	if err := s.syncFile(f); err != nil {
 		return 0, err
 	}
@@ -98,10 +103,16 @@ func (s *Store) create(id ID, version uint64, baseLength, off int64, data []byte
 		err = cerr
 	}
 	if err == nil {
+		err = fault.Point(fault.ChunkBeforeRename)
+	}
+	if err == nil {
 		err = os.Rename(tmp, s.path(id))
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return 0, err
+	}
+	if err := fault.Point(fault.ChunkAfterRename); err != nil {
 		return 0, err
 	}
 	if err := s.syncDir(s.dir(id)); err != nil {
@@ -124,6 +135,9 @@ func (s *Store) fillNew(f *os.File, id ID, version uint64, baseLength, off int64
 	}
 	n, err := s.apply(f, &h, nil, baseLength, off, data, version)
 	if err != nil {
+		return 0, err
+	}
+	if err := fault.Point(fault.ChunkBeforeSync); err != nil {
 		return 0, err
 	}
 	return n, s.syncFile(f)
