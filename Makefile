@@ -88,7 +88,7 @@ compose-up: images $(COMPOSE_DIR)/secret ## start the 6-node, 3-AZ compose clust
 	$(COMPOSE) -p $(COMPOSE_PROJECT) up -d
 	bash scripts/compose-wait.sh $(COMPOSE_PROJECT) $(COMPOSE_WAIT)
 	bash scripts/compose-volume.sh $(COMPOSE_PROJECT) data
-	@echo "n1a: NFS 127.0.0.1:20490, admin http://127.0.0.1:19090"
+	@echo "n1a: NFS 127.0.0.1:20490, admin https://127.0.0.1:19090 (fsrepctl --ca-file $(COMPOSE_DIR)/tls/ca.crt)"
 
 compose-ps: ## show the compose cluster's containers and health
 	$(COMPOSE) -p $(COMPOSE_PROJECT) ps

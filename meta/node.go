@@ -39,14 +39,22 @@ type Config struct {
 	CommitTimeout      time.Duration
 	// ProposeTimeout bounds how long Propose waits for a leader and a commit.
 	ProposeTimeout time.Duration
-	// SnapshotThreshold is the number of log entries between snapshots.
+	// SnapshotThreshold is the number of log entries between snapshots;
+	// SnapshotInterval how often raft checks it (zero: raft's 120 s);
+	// TrailingLogs the entries kept after a snapshot for followers that
+	// lag (zero: raft's 10240; fewer sends lagging followers snapshots).
 	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
 	// Dial, if set, opens every Raft connection to a peer (tests cut the
 	// network with it); nil dials TCP directly.
 	Dial DialFunc
 	// TLS secures the Raft transport with mutual TLS; nil is plain TCP,
 	// which only this package's tests use (fsrep nodes always set it).
 	TLS *TLS
+	// MaxConns and MaxConnsPerClient bound the Raft listener's open
+	// connections (internal/netlimit); zero is no bound.
+	MaxConns, MaxConnsPerClient int
 	// SyncFSM fsyncs meta.db on every apply. Off (the default), the Raft
 	// log's fsync is the only one on the metadata path and meta.db is
 	// rebuilt from the log after a machine crash (fsm_sync.go).
@@ -176,6 +184,12 @@ func (n *Node) startRaft() error {
 	// none here: applyLocal never relied on it (it waits for the future).
 	rc.BatchApplyCh = true
 	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	if n.cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = n.cfg.SnapshotInterval
+	}
+	if n.cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = n.cfg.TrailingLogs
+	}
 	rc.Logger = hlog
 
 	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(n.cfg.DataDir, "raft.db")})
@@ -193,7 +207,7 @@ func (n *Node) startRaft() error {
 	if list, err := snaps.List(); err == nil && len(list) > 0 && n.fsm.AppliedIndex() >= list[0].Index {
 		rc.NoSnapshotRestoreOnStart = true
 	}
-	trans, err := newTransport(n.cfg.RaftAddr, n.cfg.Dial, n.cfg.TLS, hlog)
+	trans, err := newTransport(n.cfg, hlog)
 	if err != nil {
 		store.Close()
 		return fmt.Errorf("meta: raft transport on %s: %w", n.cfg.RaftAddr, err)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/fsrep/fsrep/internal/netlimit"
 	"github.com/fsrep/fsrep/internal/pki"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -68,7 +69,8 @@ type TLS struct {
 // handshakeTimeout bounds a Raft peer's TLS handshake.
 const handshakeTimeout = 10 * time.Second
 
-func newTransport(advertised string, dial DialFunc, sec *TLS, log hclog.Logger) (*raft.NetworkTransport, error) {
+func newTransport(cfg Config, log hclog.Logger) (*raft.NetworkTransport, error) {
+	advertised, dial, sec := cfg.RaftAddr, cfg.Dial, cfg.TLS
 	bind, err := ListenAddr(advertised)
 	if err != nil {
 		return nil, err
@@ -82,8 +84,11 @@ func newTransport(advertised string, dial DialFunc, sec *TLS, log hclog.Logger) 
 		adv = l.Addr().String() // tests: a free port picked by the kernel
 	}
 	s := &streamLayer{Listener: l, advertise: advertiseAddr(adv), dial: dial}
+	if cfg.MaxConns > 0 || cfg.MaxConnsPerClient > 0 {
+		s.Listener = netlimit.Listen(s.Listener, cfg.MaxConns, cfg.MaxConnsPerClient)
+	}
 	if sec != nil {
-		s.Listener = pki.Listener(l, sec.Server, handshakeTimeout, sec.OnFail)
+		s.Listener = pki.Listener(s.Listener, sec.Server, handshakeTimeout, sec.OnFail)
 		s.tls = sec.Client
 	}
 	return raft.NewNetworkTransportWithLogger(s, 3, 10*time.Second, log), nil

@@ -14,7 +14,7 @@ if [ -z "$id" ]; then
 	echo "compose-volume: n1a of project $project is not running" >&2
 	exit 1
 fi
-ctl() { docker exec "$id" /fsrepctl --admin 127.0.0.1:9090 --token-file /data/admin.token "$@"; }
+ctl() { docker exec "$id" /fsrepctl --admin https://127.0.0.1:9090 --ca-file /run/fsrep/tls/ca.crt --token-file /data/admin.token "$@"; }
 rc=0
 ctl volume info "$vol" >/dev/null 2>&1 || rc=$?
 case $rc in

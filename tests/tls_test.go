@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/internal/node"
 	"github.com/fsrep/fsrep/internal/pki"
 )
@@ -156,4 +161,41 @@ func TestNodeWithoutClusterCAIsRefused(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAdminHTTPS: with admin-tls on, every node's admin API is https with
+// its node certificate, verified against the cluster CA; plain http gets
+// no answer with data; a follower forwards a leader-only call to the
+// leader's https admin API (the caller's token crosses in TLS).
+func TestAdminHTTPS(t *testing.T) {
+	c := NewCluster(t, ClusterOptions{Configure: func(cfg *node.Config) { cfg.AdminTLS = "on" }})
+	leader := c.WaitLeader()
+	follower := (leader + 1) % c.N()
+	addr := c.Node(follower).AdminAddr()
+	if !strings.HasPrefix(addr, "https://") {
+		t.Fatalf("admin address %q is not https", addr)
+	}
+	pemCA, err := os.ReadFile(c.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemCA)
+	cl := admin.NewClient(addr, c.Node(follower).Token(), 10*time.Second).WithTLS(&tls.Config{RootCAs: roots})
+	st, err := cl.Status(t.Context())
+	if err != nil || st.Raft.Leader == "" || st.Repair == nil {
+		t.Fatalf("status over https: %+v, %v", st, err)
+	}
+	if _, err := cl.Repair(t.Context()); err != nil { // leader-only: forwarded
+		t.Fatalf("repair status through the follower: %v", err)
+	}
+	// Without the CA the client refuses the node's certificate.
+	if _, err := admin.NewClient(addr, c.Node(follower).Token(), 5*time.Second).Status(t.Context()); err == nil {
+		t.Fatal("a client without the cluster CA accepted the admin certificate")
+	}
+	// Plain http to the https port.
+	plain := admin.NewClient("http://"+strings.TrimPrefix(addr, "https://"), c.Node(follower).Token(), 5*time.Second)
+	if st, err := plain.Status(t.Context()); err == nil {
+		t.Fatalf("plain http answered: %+v", st)
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/fsrep/fsrep/internal/admin"
 	"github.com/fsrep/fsrep/replication"
 )
 
@@ -84,7 +83,10 @@ func runCheck(ctx context.Context, c *cli, opts replication.CheckOptions, timeou
 	if err != nil {
 		return err
 	}
-	cl := admin.NewClient(c.g.admin, tok, timeout)
+	cl, err := c.newClient(tok, timeout)
+	if err != nil {
+		return err
+	}
 	rep, err := cl.Check(ctx, opts)
 	if err != nil {
 		return err

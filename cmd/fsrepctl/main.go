@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +40,7 @@ const (
 const (
 	defaultAdmin     = "127.0.0.1:19090"
 	defaultTokenFile = "fsrep-data/admin.token"
+	defaultCAFile    = "fsrep-data/tls/ca.crt"
 	defaultTimeout   = 15 * time.Second
 )
 
@@ -95,6 +98,7 @@ type globals struct {
 	token        string
 	tokenFile    string
 	tokenFileSet bool // given by flag or environment, so it must exist
+	caFile       string
 	output       string
 	timeout      time.Duration
 }
@@ -104,6 +108,7 @@ func (c *cli) defaults() {
 		admin:     or(c.getenv("FSREP_ADMIN"), defaultAdmin),
 		token:     c.getenv("FSREP_TOKEN"),
 		tokenFile: or(c.getenv("FSREP_TOKEN_FILE"), "./"+defaultTokenFile),
+		caFile:    c.getenv("FSREP_CA_FILE"),
 		output:    "table",
 		timeout:   defaultTimeout,
 	}
@@ -117,7 +122,7 @@ func or(s, def string) string {
 	return def
 }
 
-var globalFlagNames = map[string]bool{"admin": true, "token": true, "token-file": true, "o": true, "output": true, "timeout": true}
+var globalFlagNames = map[string]bool{"admin": true, "token": true, "token-file": true, "ca-file": true, "o": true, "output": true, "timeout": true}
 
 // register adds the global flags to fs with their current values as
 // defaults, so parsing a second flag set keeps what the first one set.
@@ -125,6 +130,7 @@ func (g *globals) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.admin, "admin", g.admin, "admin API address `ADDR` (host:port)")
 	fs.StringVar(&g.token, "token", g.token, "admin `TOKEN`")
 	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "`FILE` holding the admin token")
+	fs.StringVar(&g.caFile, "ca-file", g.caFile, "cluster CA certificate `FILE` that an https admin API is verified with")
 	fs.StringVar(&g.output, "o", g.output, "output `FORMAT`: table or json")
 	fs.StringVar(&g.output, "output", g.output, "output `FORMAT`: table or json")
 	fs.DurationVar(&g.timeout, "timeout", g.timeout, "per-request `TIMEOUT`")
@@ -327,6 +333,9 @@ Global flags (before or after the verb):
   --token TOKEN      admin token (env FSREP_TOKEN)
   --token-file FILE  file holding the admin token, used when no token is given
                      (env FSREP_TOKEN_FILE; default ./%s)
+  --ca-file FILE     cluster CA certificate (PEM) an https:// admin address is
+                     verified with (env FSREP_CA_FILE; default: the system's
+                     roots, or ./fsrep-data/tls/ca.crt when it exists)
   -o FORMAT          table (default) or json; json prints the API's answer
   --timeout D        per-request timeout (default %s)
 
@@ -406,7 +415,32 @@ func (c *cli) client() (*admin.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return admin.NewClient(c.g.admin, tok, c.g.timeout), nil
+	return c.newClient(tok, c.g.timeout)
+}
+
+// newClient is an admin client for --admin with token, verifying an https
+// admin API with --ca-file.
+func (c *cli) newClient(token string, timeout time.Duration) (*admin.Client, error) {
+	cl := admin.NewClient(c.g.admin, token, timeout)
+	if !strings.HasPrefix(cl.Addr(), "https://") {
+		return cl, nil
+	}
+	caFile := c.g.caFile
+	if caFile == "" {
+		if _, err := os.Stat(defaultCAFile); err != nil {
+			return cl, nil // the system's roots
+		}
+		caFile = defaultCAFile
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read the cluster CA certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, usageErrorf("--ca-file %s holds no PEM certificate", caFile)
+	}
+	return cl.WithTLS(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), nil
 }
 
 // usageError is a mistake in the invocation; cmd, when set, names the verb

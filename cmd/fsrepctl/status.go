@@ -218,7 +218,11 @@ func runHealth(ctx context.Context, c *cli, args []string) error {
 		return usageErrorf("health takes no arguments")
 	}
 	rep := healthReport{Ready: true}
-	err := admin.NewClient(c.g.admin, "", c.g.timeout).Ready(ctx)
+	cl, err := c.newClient("", c.g.timeout)
+	if err != nil {
+		return err
+	}
+	err = cl.Ready(ctx)
 	switch {
 	case admin.IsCode(err, admin.CodeNotReady):
 		rep.Ready, rep.Reason = false, err.Error()
@@ -234,7 +238,11 @@ func runHealth(ctx context.Context, c *cli, args []string) error {
 		case err != nil:
 			return err
 		default:
-			st, err := admin.NewClient(c.g.admin, tok, c.g.timeout).Status(ctx)
+			cl, err := c.newClient(tok, c.g.timeout)
+			if err != nil {
+				return err
+			}
+			st, err := cl.Status(ctx)
 			if err != nil {
 				return err
 			}

@@ -37,6 +37,9 @@ type config struct {
 	GCInterval, OrphanAge, InlineMax        string
 	MemoryLimit                             string
 	TLSCA, TLSCert, TLSKey, TLSCAKey        string
+	AdminTLS                                string
+	SnapshotThreshold, SnapshotInterval     string
+	TrailingLogs                            string
 	HeartbeatInterval, SuspectAfter         string
 	DownAfter, RepairGrace, RepairRate      string
 }
@@ -60,6 +63,7 @@ const (
 	groupLog       = "Logging"
 	groupIntegrity = "Integrity (docs/integrity.md)"
 	groupHealing   = "Self-healing (docs/healing.md)"
+	groupRaft      = "Raft"
 )
 
 // settings lists every setting of c, in documentation order. Defaults are
@@ -88,6 +92,7 @@ func (c *config) settings() []setting {
 		s("tls-cert", groupSecurity, "", "this node's certificate, PEM, signed by the cluster CA (default <data-dir>/tls/node.crt)", &c.TLSCert),
 		s("tls-key", groupSecurity, "", "this node's private key, PEM (default <data-dir>/tls/node.key)", &c.TLSKey),
 		s("tls-ca-key", groupSecurity, "", "the cluster CA's private key: a node without a certificate issues its own with it (default <data-dir>/tls/ca.key when present)", &c.TLSCAKey),
+		s("admin-tls", groupSecurity, "auto", "admin API over https with the node certificate: auto (unless admin-addr is loopback), on, or off (only with a loopback admin-addr)", &c.AdminTLS),
 		s("inline-max", groupNode, formatBytes(meta.InlineMax), "files up to this size keep their data in the metadata: one Raft commit per small write, but a copy on every node (0 turns it off; at most 16KiB)", &c.InlineMax),
 
 		s("log-format", groupLog, "text", "log format: text or json", &c.LogFormat),
@@ -103,6 +108,10 @@ func (c *config) settings() []setting {
 		s("sweep-interval", groupIntegrity, formatDuration(sweep.Interval), "time between orphan chunk sweeps", &c.SweepInterval),
 		s("gc-interval", groupIntegrity, formatDuration(replication.DefaultGCConfig().Interval), "time between garbage collection passes on the leader", &c.GCInterval),
 		s("orphan-age", groupIntegrity, formatDuration(sweep.OrphanAge), "chunk files changed more recently are never garbage-collected or swept", &c.OrphanAge),
+
+		s("raft-snapshot-threshold", groupRaft, "8192", "Raft log entries between metadata snapshots", &c.SnapshotThreshold),
+		s("raft-snapshot-interval", groupRaft, "2m0s", "how often Raft checks whether a snapshot is due", &c.SnapshotInterval),
+		s("raft-trailing-logs", groupRaft, "10240", "log entries kept after a snapshot; a follower further behind is sent the snapshot", &c.TrailingLogs),
 
 		s("heartbeat-interval", groupHealing, formatDuration(lc.HeartbeatInterval), "how often a node sends the leader a heartbeat", &c.HeartbeatInterval),
 		s("suspect-after", groupHealing, formatDuration(lc.SuspectAfter), "a node without heartbeat for this long gets no new chunks", &c.SuspectAfter),

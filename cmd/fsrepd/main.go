@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -170,6 +171,10 @@ func (c *config) nodeConfig() (node.Config, error) {
 		RaftAddr: c.RaftAddr, RPCAddr: c.RPCAddr, NFSAddr: c.NFSAddr, AdminAddr: c.AdminAddr,
 		Bootstrap: c.Bootstrap, Join: c.Join, SyncMeta: c.SyncMeta,
 		TLSCAFile: c.TLSCA, TLSCertFile: c.TLSCert, TLSKeyFile: c.TLSKey, TLSCAKeyFile: c.TLSCAKey,
+		AdminTLS: c.AdminTLS,
+	}
+	if err := raftFlags(*c, &cfg); err != nil {
+		return cfg, err
 	}
 	if err := integrityFlags(*c, &cfg); err != nil {
 		return cfg, err
@@ -275,4 +280,34 @@ Press Ctrl-C to stop.
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "fsrep: stopping")
 	return e.Close()
+}
+
+// raftFlags parses the Raft snapshot settings into cfg ("" keeps the
+// node's default).
+func raftFlags(c config, cfg *node.Config) error {
+	num := func(name, v string, out *uint64) error {
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return fmt.Errorf("%s: %q is not a positive number", name, v)
+		}
+		*out = n
+		return nil
+	}
+	if err := num("raft-snapshot-threshold", c.SnapshotThreshold, &cfg.RaftSnapshotThreshold); err != nil {
+		return err
+	}
+	if err := num("raft-trailing-logs", c.TrailingLogs, &cfg.RaftTrailingLogs); err != nil {
+		return err
+	}
+	if c.SnapshotInterval != "" {
+		d, err := time.ParseDuration(c.SnapshotInterval)
+		if err != nil || d < 100*time.Millisecond {
+			return fmt.Errorf("raft-snapshot-interval: %q is not a duration of at least 100ms", c.SnapshotInterval)
+		}
+		cfg.RaftSnapshotInterval = d
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,13 @@ func NewClient(addr, token string, timeout time.Duration) *Client {
 		base = "http://" + base
 	}
 	return &Client{base: base, token: token, http: &http.Client{Timeout: timeout}}
+}
+
+// WithTLS makes the client verify an https admin API against cfg (its
+// RootCAs: the cluster CA, fsrepctl --ca-file) and returns it.
+func (c *Client) WithTLS(cfg *tls.Config) *Client {
+	c.http.Transport = &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}
+	return c
 }
 
 // Addr is the base URL the client calls.

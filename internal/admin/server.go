@@ -3,10 +3,14 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fsrep/fsrep/meta"
 )
@@ -46,7 +50,8 @@ type server struct {
 	transferer LeaderTransferer
 	tokens     Tokens
 	// http calls other nodes' admin APIs (leader forwarding, ?all=1).
-	http *http.Client
+	http  *http.Client
+	limit *authLimiter
 }
 
 // NewServer returns the admin API handler. token is the bearer token every
@@ -62,6 +67,13 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	s.locator, _ = b.(Locator)
 	s.transferer, _ = b.(LeaderTransferer)
 	s.tokens, _ = b.(Tokens)
+	if pt, ok := b.(PeerTLS); ok {
+		// Other nodes' admin APIs serve https with certificates of the
+		// cluster CA: forwarded requests (which carry the caller's token)
+		// check that they reach a node.
+		s.http.Transport = &http.Transport{TLSClientConfig: pt.AdminPeerTLS()}
+	}
+	s.limit = newAuthLimiter(time.Now)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET "+PathStatus, s.handleStatus)
@@ -116,12 +128,27 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	return root
 }
 
+// PeerTLS is implemented by a backend whose nodes serve their admin API
+// over https: the client configuration that verifies them.
+type PeerTLS interface {
+	AdminPeerTLS() *tls.Config
+}
+
 // auth lets a request through when it carries an accepted bearer token
-// (validToken).
+// (validToken). A client address that failed too often is turned away
+// before its token is even looked at (ratelimit.go).
 func (s *server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := clientIP(r)
+		if wait := s.limit.blocked(client); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+1)))
+			writeJSON(w, http.StatusTooManyRequests, ErrorBody{Code: CodeUnauthorized,
+				Message: fmt.Sprintf("admin: too many requests with a wrong token from %s: retry in %v", client, wait.Round(time.Second))})
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !s.validToken(strings.TrimSpace(got)) {
+			s.limit.failed(client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fsrep-admin"`)
 			writeJSON(w, http.StatusUnauthorized, ErrorBody{Code: CodeUnauthorized,
 				Message: "admin: missing or wrong bearer token (see --token / FSREP_TOKEN / admin.token)"})

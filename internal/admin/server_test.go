@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fsrep/fsrep/internal/admin/admintest"
 	"github.com/fsrep/fsrep/meta"
@@ -99,6 +101,68 @@ func wantError(t *testing.T, status int, data []byte, wantStatus int, wantCode s
 	}
 }
 
+// wantRefused: a request with a wrong token is refused, with 401, or 429
+// once its address has failed too often (ratelimit.go).
+func wantRefused(t *testing.T, status int, data []byte) {
+	t.Helper()
+	if status == http.StatusTooManyRequests {
+		wantError(t, status, data, http.StatusTooManyRequests, CodeUnauthorized)
+		return
+	}
+	wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
+}
+
+// TestAuthRateLimit: after authBurst wrong tokens an address is answered
+// 429 without a token check, even with the right token, for about a second
+// per failure; another address is not affected; waiting lets it in again.
+func TestAuthRateLimit(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newAuthLimiter(func() time.Time { return now })
+	for i := 0; i < authBurst; i++ {
+		if l.blocked("10.0.0.1") > 0 {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.failed("10.0.0.1")
+	}
+	if w := l.blocked("10.0.0.1"); w <= 0 || w > authRefill {
+		t.Fatalf("after %d failures: wait %v, want (0, %v]", authBurst, w, authRefill)
+	}
+	if l.blocked("10.0.0.2") > 0 {
+		t.Fatal("another address is blocked")
+	}
+	now = now.Add(authRefill)
+	if l.blocked("10.0.0.1") > 0 {
+		t.Fatal("still blocked after a refill period")
+	}
+	l.failed("10.0.0.1")
+	if l.blocked("10.0.0.1") <= 0 {
+		t.Fatal("one more failure did not block again")
+	}
+	// Memory stays bounded under a flood from many addresses.
+	for i := 0; i < 3*authTrack; i++ {
+		l.failed(fmt.Sprintf("10.1.%d.%d", i/256, i%256))
+	}
+	if len(l.by) > authTrack {
+		t.Fatalf("%d addresses tracked, bound %d", len(l.by), authTrack)
+	}
+}
+
+// TestAuthRateLimitOverHTTP: through the server, the right token is turned
+// away with 429 once an address has sent authBurst wrong ones.
+func TestAuthRateLimitOverHTTP(t *testing.T) {
+	_, srv := newTestServer(t, threeAZs...)
+	for i := 0; i < authBurst; i++ {
+		status, data := call(t, srv, http.MethodGet, PathStatus, "wrong", nil)
+		wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
+	}
+	status, data := call(t, srv, http.MethodGet, PathStatus, testToken, nil)
+	wantError(t, status, data, http.StatusTooManyRequests, CodeUnauthorized)
+	// The unauthenticated health endpoints stay open.
+	if status, _ := call(t, srv, http.MethodGet, PathHealthz, "", nil); status != http.StatusOK {
+		t.Fatalf("healthz: %d", status)
+	}
+}
+
 func TestAuthRequired(t *testing.T) {
 	b, srv := newTestServer(t, threeAZs...)
 	for _, path := range []string{PathStatus, PathNodes, PathVolumes, PathVolumes + "/x", "/v1/unknown",
@@ -106,7 +170,7 @@ func TestAuthRequired(t *testing.T) {
 		PathPprof + "profile?seconds=1"} {
 		for _, tok := range []string{"-", "", "wrong", testToken + "x", strings.ToUpper(testToken)} {
 			status, data := call(t, srv, http.MethodGet, path, tok, nil)
-			wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
+			wantRefused(t, status, data)
 		}
 	}
 	// Changes without the token change nothing.
@@ -115,22 +179,23 @@ func TestAuthRequired(t *testing.T) {
 		{http.MethodPost, PathNodes + "/n2/drain"}, {http.MethodDelete, PathNodes + "/n2"},
 	} {
 		status, data := call(t, srv, ep.method, ep.path, "wrong", DrainRequest{Drain: true})
-		wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
+		wantRefused(t, status, data)
 	}
 	if n, err := b.FSM().Node("n2"); err != nil || n.Draining || b.RepairStatus().Paused || b.ScrubStatus().Paused || b.ScrubStarts() != 0 {
 		t.Fatalf("refused calls changed something: %+v %v", n, err)
 	}
 	// A write without the token must not reach the FSM.
 	status, data := call(t, srv, http.MethodPost, PathVolumes, "wrong", CreateVolumeRequest{Name: "v"})
-	wantError(t, status, data, http.StatusUnauthorized, CodeUnauthorized)
-	status, data = call(t, srv, http.MethodGet, PathVolumes, testToken, nil)
-	if status != http.StatusOK || len(decode[[]meta.Volume](t, data)) != 0 {
-		t.Fatalf("volumes after refused create: %d %s", status, data)
+	wantRefused(t, status, data)
+	if vols, err := b.FSM().Volumes(); err != nil || len(vols) != 0 {
+		t.Fatalf("volumes after refused create: %+v, %v", vols, err)
 	}
-	// Basic auth or a bare token is not a bearer token.
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+PathStatus, nil)
+	// Basic auth or a bare token is not a bearer token (asked of a fresh
+	// server: this one now rate-limits the test's address).
+	_, fresh := newTestServer(t, threeAZs...)
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, fresh.URL+PathStatus, nil)
 	req.Header.Set("Authorization", testToken)
-	resp, err := srv.Client().Do(req)
+	resp, err := fresh.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/fsrep/fsrep/meta"
@@ -44,10 +45,20 @@ type Config struct {
 	TLSCertFile  string
 	TLSKeyFile   string
 	TLSCAKeyFile string
+	// AdminTLS: "auto" (or empty) serves the admin API over https with the
+	// node certificate unless AdminAddr is a loopback address; "on" always;
+	// "off" never, which needs a loopback AdminAddr (the token must not
+	// cross a network in the clear).
+	AdminTLS string
 
 	// Raft timing overrides (zero: the tuned defaults of meta).
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// Raft snapshots (meta.Config); zero takes the default: a snapshot
+	// every 8192 entries, checked every 120 s, keeping 10240 entries.
+	RaftSnapshotThreshold uint64
+	RaftSnapshotInterval  time.Duration
+	RaftTrailingLogs      uint64
 	// OpTimeout bounds one NFS operation, including waiting for a leader.
 	OpTimeout time.Duration
 	// ChunkNoSync skips fsync in the chunk store (tests only).
@@ -152,6 +163,9 @@ func (c Config) Validate() error {
 	if err := c.validateHealing(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.adminHTTPS(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Bootstrap && c.Join != "" {
 		errs = append(errs, errors.New("--bootstrap and --join exclude each other"))
 	}
@@ -159,4 +173,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node: invalid configuration: %w", err)
 	}
 	return nil
+}
+
+// adminHTTPS reports whether the admin API serves https (AdminTLS).
+func (c Config) adminHTTPS() (bool, error) {
+	host, _, err := net.SplitHostPort(c.AdminAddr)
+	loopback := err == nil && (host == "localhost" || net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback())
+	switch c.AdminTLS {
+	case "", "auto":
+		return !loopback, nil
+	case "on":
+		return true, nil
+	case "off":
+		if !loopback {
+			return false, fmt.Errorf("--admin-tls off needs a loopback --admin-addr, not %q: the admin token would cross the network in the clear", c.AdminAddr)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("--admin-tls must be auto, on or off, not %q", c.AdminTLS)
 }

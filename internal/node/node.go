@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/fsrep/fsrep/fs/vfs"
 	"github.com/fsrep/fsrep/gateway"
 	"github.com/fsrep/fsrep/internal/admin"
+	"github.com/fsrep/fsrep/internal/netlimit"
 	"github.com/fsrep/fsrep/internal/pki"
 	"github.com/fsrep/fsrep/internal/rpc"
 	"github.com/fsrep/fsrep/meta"
@@ -135,6 +137,11 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		mcfg.ElectionTimeout = cfg.ElectionTimeout
 	}
 	mcfg.Dial = cfg.Dial
+	if cfg.RaftSnapshotThreshold > 0 {
+		mcfg.SnapshotThreshold = cfg.RaftSnapshotThreshold
+	}
+	mcfg.SnapshotInterval, mcfg.TrailingLogs = cfg.RaftSnapshotInterval, cfg.RaftTrailingLogs
+	mcfg.MaxConns, mcfg.MaxConnsPerClient = internodeMaxConns, internodeMaxConnsPerClient
 	mcfg.TLS = &meta.TLS{Server: n.tls.ServerConfig(), Client: n.tls.ClientConfig(), OnFail: n.handshakeFailed}
 	mcfg.SyncFSM, mcfg.BootID = cfg.SyncMeta, cfg.BootID
 	if n.meta, err = meta.Open(mcfg, clock, n.log.With("component", "meta")); err != nil {
@@ -153,7 +160,9 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 	if err := n.initCheck(); err != nil {
 		return nil, err
 	}
-	n.goServe("rpc", func() error { return n.rpcSrv.Serve(n.rpcLn) })
+	n.goServe("rpc", func() error {
+		return n.rpcSrv.Serve(netlimit.Listen(n.rpcLn, internodeMaxConns, internodeMaxConnsPerClient))
+	})
 
 	rcfg := replication.DefaultConfig(cfg.NodeID, cfg.AZ)
 	if cfg.InlineMax != 0 {
@@ -181,9 +190,16 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 	n.admin = &http.Server{
 		Handler:           admin.NewServer(n, n.token, n.log.With("component", "admin")),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	var adminLn net.Listener = netlimit.Listen(n.adminLn, adminMaxConns, adminMaxConnsPerClient)
+	if https, _ := cfg.adminHTTPS(); https {
+		adminLn = tls.NewListener(adminLn, n.tls.AdminServerConfig())
 	}
 	n.goServe("admin", func() error {
-		if err := n.admin.Serve(n.adminLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := n.admin.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -229,7 +245,7 @@ func (n *Node) Info() meta.NodeInfo {
 	return meta.NodeInfo{
 		ID: n.cfg.NodeID, AZ: n.cfg.AZ, Region: n.cfg.Region,
 		RaftAddr: n.meta.RaftAddr(), RPCAddr: advertised(n.cfg.RPCAddr, n.rpcLn),
-		NFSAddr: advertised(n.cfg.NFSAddr, n.nfsLn), AdminAddr: advertised(n.cfg.AdminAddr, n.adminLn),
+		NFSAddr: advertised(n.cfg.NFSAddr, n.nfsLn), AdminAddr: n.AdminAddr(),
 	}
 }
 
@@ -407,7 +423,19 @@ func (n *Node) Store() *chunkstore.Store { return n.store }
 
 // NFSAddr, AdminAddr and RPCAddr are the advertised listener addresses.
 func (n *Node) NFSAddr() string   { return advertised(n.cfg.NFSAddr, n.nfsLn) }
-func (n *Node) AdminAddr() string { return advertised(n.cfg.AdminAddr, n.adminLn) }
+// AdminAddr is the admin API's address, as a URL ("https://host:port")
+// when it serves https.
+func (n *Node) AdminAddr() string {
+	a := advertised(n.cfg.AdminAddr, n.adminLn)
+	if https, _ := n.cfg.adminHTTPS(); https {
+		return "https://" + a
+	}
+	return a
+}
+
+// AdminPeerTLS verifies other nodes' https admin APIs: the cluster CA, and
+// the name every node certificate carries (admin.PeerTLS).
+func (n *Node) AdminPeerTLS() *tls.Config { return n.tls.ClientConfig() }
 func (n *Node) RPCAddr() string   { return advertised(n.cfg.RPCAddr, n.rpcLn) }
 
 // listen binds an advertised address (a host name binds every interface).

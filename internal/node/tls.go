@@ -157,3 +157,15 @@ func EnsureCA(dir, name string, now time.Time) (caFile, caKeyFile string, err er
 	}
 	return caFile, caKeyFile, ca.Save(dir)
 }
+
+// Connection bounds of the listeners besides NFS (whose front has its own,
+// gateway.FrontConfig): internode RPC and Raft serve a handful of peers
+// with pooled connections, the admin API a few operators and scrapers.
+// A client past a bound has its new connections closed at once
+// (internal/netlimit); established connections keep working.
+const (
+	internodeMaxConns          = 2048
+	internodeMaxConnsPerClient = 512
+	adminMaxConns              = 256
+	adminMaxConnsPerClient     = 64
+)

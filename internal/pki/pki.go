@@ -354,6 +354,13 @@ func (id *Identity) ServerConfig() *tls.Config {
 	}
 }
 
+// AdminServerConfig is the TLS configuration of a node's admin API over
+// https: the node certificate, no client certificate (the admin token
+// authenticates), TLS 1.2 or later for the tools operators have.
+func (id *Identity) AdminServerConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{id.cert}}
+}
+
 // ClientConfig is the TLS configuration a node dials its peers with: it
 // presents its certificate and accepts a server certificate from the
 // cluster CA that names ServerName.

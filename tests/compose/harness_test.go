@@ -219,7 +219,7 @@ func (c *cluster) startClient(svc string) {
 
 // ctl runs fsrepctl inside node's container.
 func (c *cluster) ctl(node string, args ...string) (string, error) {
-	a := append([]string{"exec", c.ids[node], "/fsrepctl", "--admin", "127.0.0.1:9090", "--token-file", "/data/admin.token", "--timeout", "5s"}, args...)
+	a := append([]string{"exec", c.ids[node], "/fsrepctl", "--admin", "https://127.0.0.1:9090", "--ca-file", "/run/fsrep/tls/ca.crt", "--token-file", "/data/admin.token", "--timeout", "5s"}, args...)
 	return c.try(30*time.Second, "docker", a...)
 }
 
