@@ -2,8 +2,8 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -422,7 +422,8 @@ func (n *Node) Gateway() *gateway.Server { return n.nfs }
 func (n *Node) Store() *chunkstore.Store { return n.store }
 
 // NFSAddr, AdminAddr and RPCAddr are the advertised listener addresses.
-func (n *Node) NFSAddr() string   { return advertised(n.cfg.NFSAddr, n.nfsLn) }
+func (n *Node) NFSAddr() string { return advertised(n.cfg.NFSAddr, n.nfsLn) }
+
 // AdminAddr is the admin API's address, as a URL ("https://host:port")
 // when it serves https.
 func (n *Node) AdminAddr() string {
@@ -436,7 +437,7 @@ func (n *Node) AdminAddr() string {
 // AdminPeerTLS verifies other nodes' https admin APIs: the cluster CA, and
 // the name every node certificate carries (admin.PeerTLS).
 func (n *Node) AdminPeerTLS() *tls.Config { return n.tls.ClientConfig() }
-func (n *Node) RPCAddr() string   { return advertised(n.cfg.RPCAddr, n.rpcLn) }
+func (n *Node) RPCAddr() string           { return advertised(n.cfg.RPCAddr, n.rpcLn) }
 
 // listen binds an advertised address (a host name binds every interface).
 func listen(addr string) (net.Listener, error) {
