@@ -11,7 +11,19 @@ type Config struct {
 	BlockSize    int    // checksum block size; default 64 KiB
 	MaxChunkSize int64  // largest chunk accepted; default 64 MiB
 	NoSync       bool   // tests only: skip fsync
+	// Reserve is the free space (bytes) a write must leave on Dir's file
+	// system: below it, Write and Put fail with ErrNoSpace before touching
+	// anything, so that the Raft log and meta.db, which usually share the
+	// disk, keep room to record that the write failed. 0: no reserve
+	// (writes run until the file system itself says ENOSPC).
+	Reserve int64
+	// FreeSpace, if set, stands for the file system's free space (tests
+	// play a full disk with it); nil asks statfs(2) about Dir.
+	FreeSpace func() (int64, error)
 }
+
+// DefaultReserve is the Reserve of DefaultConfig.
+const DefaultReserve = 64 << 20
 
 // DefaultConfig returns the production settings for a store in dir.
 func DefaultConfig(dir string) Config {
@@ -19,6 +31,7 @@ func DefaultConfig(dir string) Config {
 		Dir:          dir,
 		BlockSize:    64 << 10,
 		MaxChunkSize: 64 << 20,
+		Reserve:      DefaultReserve,
 	}
 }
 
@@ -36,6 +49,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxChunkSize <= 0 {
 		errs = append(errs, fmt.Errorf("MaxChunkSize %d is not positive", c.MaxChunkSize))
+	}
+	if c.Reserve < 0 {
+		errs = append(errs, fmt.Errorf("Reserve %d is negative", c.Reserve))
 	}
 	if len(errs) == 0 {
 		if n := ceilDiv(c.MaxChunkSize, int64(c.BlockSize)); n > maxBlocks {

@@ -29,6 +29,16 @@ import (
 // and header from different writes; the table checksum in the header and the
 // block checksums make every such mix read as ErrCorrupt rather than as
 // plausible data, so the replica gets replaced.
+//
+// A full disk is not a crash: a Write that finds less free space than the
+// data plus Config.Reserve, or meets ENOSPC (or EDQUOT) from the file
+// system, fails with ErrNoSpace and leaves the chunk as it was, readable
+// at its old version (a new chunk's temporary file is removed). An update
+// in place has the blocks it will write allocated first (fallocate), so
+// running out of space cannot stop it halfway; a Write that cuts the chunk
+// (baseLength below its length) builds the result in a new file instead.
+// On copy-on-write file systems, where even an overwrite allocates, that
+// guarantee is only the crash one above.
 func (s *Store) Write(id ID, baseVersion, newVersion uint64, baseLength int64, off int64, data []byte) (int64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
@@ -40,6 +50,9 @@ func (s *Store) Write(id ID, baseVersion, newVersion uint64, baseLength int64, o
 	if off > s.cfg.MaxChunkSize || max(baseLength, off+int64(len(data))) > s.cfg.MaxChunkSize {
 		return 0, opErr("write", id, fmt.Errorf("length %d, write of %d bytes at %d, limit %d: %w",
 			baseLength, len(data), off, s.cfg.MaxChunkSize, ErrTooLarge))
+	}
+	if err := s.checkSpace(int64(len(data))); err != nil {
+		return 0, opErr("write", id, err)
 	}
 	defer s.lockForChange(id)()
 	var n int64
@@ -53,7 +66,7 @@ func (s *Store) Write(id ID, baseVersion, newVersion uint64, baseLength int64, o
 		n, err = s.update(id, baseVersion, newVersion, baseLength, off, data)
 	}
 	if err != nil {
-		return 0, opErr("write", id, err)
+		return 0, opErr("write", id, noSpace(err))
 	}
 	return n, nil
 }
@@ -70,8 +83,33 @@ func (s *Store) update(id ID, baseVersion, newVersion uint64, baseLength, off in
 	}
 	// The file's own table capacity also limits it: it may have been
 	// created under a smaller MaxChunkSize.
-	if newLen := max(baseLength, off+int64(len(data))); newLen > h.maxLength() {
+	newLen := max(baseLength, off+int64(len(data)))
+	if newLen > h.maxLength() {
 		return 0, fmt.Errorf("length %d exceeds this file's capacity %d: %w", newLen, h.maxLength(), ErrTooLarge)
+	}
+	if baseLength < h.length {
+		// A cut (the file was truncated since this replica was written)
+		// frees blocks that the write may need again: in place, running out
+		// of space between the two would leave a file that is neither the
+		// old chunk nor the new one. Build the new chunk in a new file (the
+		// first write after a truncate only), from the verified old bytes.
+		old, err := readVerified(f, &h, table, 0, baseLength)
+		if err != nil {
+			return 0, err
+		}
+		buf := make([]byte, newLen)
+		copy(buf, old)
+		copy(buf[off:], data)
+		return s.create(id, newVersion, 0, 0, buf)
+	}
+	// Allocate what the write will fill before changing anything: the
+	// checksum table's entries and the data (both may be holes, or past the
+	// end), so that ENOSPC comes now, with the chunk untouched.
+	if err := preallocate(f, 0, headerSize+4*ceilDiv(newLen, int64(h.blockSize))); err != nil {
+		return 0, err
+	}
+	if err := preallocate(f, int64(h.dataOffset)+off, int64(len(data))); err != nil {
+		return 0, err
 	}
 	n, err := s.apply(f, &h, table, baseLength, off, data, newVersion)
 	if err != nil {
@@ -156,9 +194,12 @@ func (s *Store) Put(id ID, version uint64, data []byte) error {
 	if int64(len(data)) > s.cfg.MaxChunkSize {
 		return opErr("put", id, fmt.Errorf("%d bytes, limit %d: %w", len(data), s.cfg.MaxChunkSize, ErrTooLarge))
 	}
+	if err := s.checkSpace(int64(len(data))); err != nil {
+		return opErr("put", id, err)
+	}
 	defer s.lockForChange(id)()
 	if _, err := s.create(id, version, 0, 0, data); err != nil {
-		return opErr("put", id, err)
+		return opErr("put", id, noSpace(err))
 	}
 	return nil
 }
