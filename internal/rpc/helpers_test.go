@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,9 +102,12 @@ type harness struct {
 	addr     string
 	storeDir string
 	store    *chunkstore.Store
-	meta     *fakeMeta
-	join     *fakeJoiner
-	client   *Client
+	// free is the store's free space (its reserve is 1 MiB): a test
+	// lowers it to play a full disk.
+	free   atomic.Int64
+	meta   *fakeMeta
+	join   *fakeJoiner
+	client *Client
 	// peers maps further node IDs to addresses for the client's resolver.
 	peers map[string]string
 }
@@ -129,8 +133,10 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	log := testLogger(t)
 	h := &harness{storeDir: t.TempDir(), meta: &fakeMeta{}, join: &fakeJoiner{}, peers: map[string]string{}}
+	h.free.Store(1 << 40)
 	store, err := chunkstore.Open(chunkstore.Config{
 		Dir: h.storeDir, BlockSize: 4096, MaxChunkSize: testMaxChunk, NoSync: true,
+		Reserve: 1 << 20, FreeSpace: func() (int64, error) { return h.free.Load(), nil },
 	}, log)
 	if err != nil {
 		t.Fatal(err)

@@ -51,14 +51,22 @@ var chunkErrors = map[string]error{
 	"corrupt":          chunkstore.ErrCorrupt,
 	"too_large":        chunkstore.ErrTooLarge,
 	"too_recent":       chunkstore.ErrTooRecent,
+	// The peer's chunk disk is full (or below its reserve): the caller
+	// gets chunkstore.ErrNoSpace, which matches syscall.ENOSPC, so a write
+	// that lacks its quorum for this reason answers NFS3ERR_NOSPC rather
+	// than JUKEBOX (retrying would not help until space is freed).
+	"no_space": chunkstore.ErrNoSpace,
 }
 
 func toWire(err error) (int, wireError) {
 	for name, sentinel := range chunkErrors {
 		if errors.Is(err, sentinel) {
 			status := http.StatusConflict
-			if name == "not_found" {
+			switch name {
+			case "not_found":
 				status = http.StatusNotFound
+			case "no_space":
+				status = http.StatusInsufficientStorage
 			}
 			return status, wireError{Kind: "chunk", Name: name, Msg: err.Error()}
 		}
