@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	iofs "io/fs"
+	"syscall"
 	"testing"
 
+	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
+	"github.com/fsrep/fsrep/replication"
 )
 
 func TestNFSStatusQuota(t *testing.T) {
@@ -26,5 +30,28 @@ func TestNFSStatusQuota(t *testing.T) {
 		if !genericStatus(st) {
 			t.Errorf("status %d is not rewritten from the cause", st)
 		}
+	}
+}
+
+// TestNFSStatusNoSpace: a write refused for lack of space, on this node's
+// disk or on the replicas', is NFS3ERR_NOSPC; a quorum lost otherwise is
+// still JUKEBOX; and a flush of buffered writes refused for no space is
+// not retried (reported at COMMIT instead).
+func TestNFSStatusNoSpace(t *testing.T) {
+	for _, err := range []error{
+		syscall.ENOSPC,
+		fmt.Errorf("vfs: write: %w", chunkstore.ErrNoSpace),
+		fmt.Errorf("%w: chunk v1-i2-c0: 1 of 3 replicas stored it, 2 needed", replication.ErrNoSpace),
+		errors.Join(fmt.Errorf("%w: chunk 0", replication.ErrNoSpace), fmt.Errorf("chunk 1: %w", chunkstore.ErrNoSpace)),
+	} {
+		if st := nfsStatus(err); st != nfs3ErrNoSpc {
+			t.Errorf("nfsStatus(%v) = %d, want NFS3ERR_NOSPC (%d)", err, st, nfs3ErrNoSpc)
+		}
+		if retryable(err) {
+			t.Errorf("a flush that failed with %v would be retried", err)
+		}
+	}
+	if st := nfsStatus(fmt.Errorf("%w: n2: %w", replication.ErrQuorum, errors.New("connection refused"))); st != nfs3ErrJukebox {
+		t.Errorf("lost quorum: status %d, want JUKEBOX", st)
 	}
 }

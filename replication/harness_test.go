@@ -121,6 +121,9 @@ type fault struct {
 	// too, a write is applied once the caller gave up (the frozen peer
 	// ran the request when it thawed) and the caller still sees a failure.
 	frozen bool
+	// noSpace: writes (WriteChunk, PutChunk) are refused as by a full
+	// chunk disk (chunkstore.ErrNoSpace), nothing is applied; reads work.
+	noSpace bool
 }
 
 // fakePeers routes internode calls straight to the target node's store.
@@ -228,6 +231,9 @@ func (p *fakePeers) WriteChunk(ctx context.Context, node string, id chunkstore.I
 	if err != nil {
 		return 0, err
 	}
+	if f.noSpace {
+		return 0, fmt.Errorf("%s: chunkstore: write %s: %w", node, id, chunkstore.ErrNoSpace)
+	}
 	n, err := s.Write(id, base, version, baseLen, off, data)
 	if f.frozen {
 		return 0, fmt.Errorf("%w: %s: %w", errUnreachable, node, ctx.Err())
@@ -268,6 +274,9 @@ func (p *fakePeers) PutChunk(ctx context.Context, node string, id chunkstore.ID,
 	s, f, err := p.enter(ctx, "put", node, id)
 	if err != nil {
 		return err
+	}
+	if f.noSpace {
+		return fmt.Errorf("%s: chunkstore: put %s: %w", node, id, chunkstore.ErrNoSpace)
 	}
 	err = s.Put(id, version, data)
 	if f.frozen {

@@ -16,7 +16,7 @@ import (
 	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
 
-	"github.com/fsrep/fsrep/internal/fault"
+	faultpoint "github.com/fsrep/fsrep/internal/fault"
 )
 
 // The healer runs on the Raft leader only (under a context cancelled on
@@ -430,7 +430,7 @@ func (h *Healer) execute(ctx context.Context, t Task) (int64, error) {
 		if n, err = h.copyChunk(ctx, t, cur); err != nil {
 			return 0, err
 		}
-		if err := fault.Point(fault.HealCopied); err != nil {
+		if err := faultpoint.Point(faultpoint.HealCopied); err != nil {
 			return 0, err
 		}
 	}

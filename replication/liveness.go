@@ -74,6 +74,10 @@ type Heartbeat struct {
 	UsedBytes int64 `json:"used_bytes"`
 	// Chunks is the number of chunk files on disk (garbage included).
 	Chunks int `json:"chunks"`
+	// Full: the free space is below the node's reserve, so its chunk
+	// store refuses writes (chunkstore.Store.Full); no new replicas go
+	// there until a later beat says otherwise.
+	Full bool `json:"full,omitempty"`
 }
 
 // PeerState is one node in the leader's answer to a heartbeat.
@@ -85,6 +89,7 @@ type PeerState struct {
 	// decisions of a follower.
 	DownForMillis int64 `json:"down_ms,omitempty"`
 	FreeBytes     int64 `json:"free_bytes"`
+	Full          bool  `json:"full,omitempty"` // Heartbeat.Full
 }
 
 // DownFor is DownForMillis as a duration.
@@ -185,9 +190,9 @@ func (l *Liveness) peerLocked(id string, now time.Time) (PeerState, bool) {
 		return PeerState{ID: id, FreeBytes: -1}, false
 	}
 	age := now.Sub(n.lastSeen)
-	p := PeerState{ID: id, State: l.cfg.state(age), FreeBytes: n.beat.FreeBytes}
+	p := PeerState{ID: id, State: l.cfg.state(age), FreeBytes: n.beat.FreeBytes, Full: n.beat.Full}
 	if !n.reported {
-		p.FreeBytes = -1
+		p.FreeBytes, p.Full = -1, false
 	}
 	if p.State == StateDown {
 		p.DownForMillis = (age - l.cfg.DownAfter).Milliseconds()
@@ -240,7 +245,7 @@ func (l *Liveness) Health(nodes []meta.NodeInfo, chunks map[string]int) []NodeHe
 				h.DownSince = n.lastSeen.Add(l.cfg.DownAfter)
 			}
 			if n.reported {
-				h.FreeBytes, h.UsedBytes, h.Files = n.beat.FreeBytes, n.beat.UsedBytes, n.beat.Chunks
+				h.FreeBytes, h.UsedBytes, h.Files, h.Full = n.beat.FreeBytes, n.beat.UsedBytes, n.beat.Chunks, n.beat.Full
 			}
 		} else {
 			h.State = StateUp // not tracked yet: the next pass starts its clock
@@ -334,6 +339,13 @@ func (v *View) NodeState(id string) NodeState {
 func (v *View) FreeBytes(id string) int64 {
 	p, _ := v.Peer(id)
 	return p.FreeBytes
+}
+
+// Full reports whether id said in its last heartbeat that its chunk disk
+// is below its reserve (false when unknown).
+func (v *View) Full(id string) bool {
+	p, _ := v.Peer(id)
+	return p.Full
 }
 
 // Leader is the leader that sent the last reply still fresh enough ("" if none).

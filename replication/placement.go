@@ -21,6 +21,10 @@ type Candidate struct {
 	AZ   string // failure domain label; nodes with an empty label share the AZ ""
 	Free int64  // free bytes on its chunk disk; <0 means unknown
 	Up   bool   // only Up nodes receive new replicas
+	// Full: the node's chunk disk is below its free-space reserve (its
+	// heartbeat says so) or it refused a write for lack of space lately.
+	// A full node receives no new replicas, like one that is not Up.
+	Full bool
 }
 
 var (
@@ -32,7 +36,7 @@ var (
 	ErrInvalidPolicy = errors.New("replication: invalid replication policy")
 )
 
-// Place picks r distinct Up nodes for a new chunk (or for new replicas of an existing chunk), never
+// Place picks r distinct Up, not Full nodes for a new chunk (or for new replicas of an existing chunk), never
 // choosing a node listed in exclude (typically the nodes already holding the chunk).
 //
 // AZ spread comes first: Place never puts two replicas in one AZ while another AZ has an eligible
@@ -65,7 +69,7 @@ func Place(nodes []Candidate, r int, exclude []string, haveAZs []string, seed ui
 			continue
 		}
 		seen[n.ID] = true
-		if !n.Up || excluded[n.ID] {
+		if !n.Up || n.Full || excluded[n.ID] {
 			continue
 		}
 		if n.Free < 0 {
@@ -102,7 +106,7 @@ func Place(nodes []Candidate, r int, exclude []string, haveAZs []string, seed ui
 			}
 		}
 		if best < 0 {
-			return picked, fmt.Errorf("%w: want %d, only %d eligible (up and not excluded)",
+			return picked, fmt.Errorf("%w: want %d, only %d eligible (up, not full and not excluded)",
 				ErrNotEnoughNodes, r, len(picked))
 		}
 		taken[best] = true

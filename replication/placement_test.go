@@ -328,3 +328,24 @@ func TestDefaultWriteQuorum(t *testing.T) {
 		}
 	}
 }
+
+// TestPlaceSkipsFull: a full node gets no new replica, whatever its free
+// space figure or its AZ, even when that leaves fewer than r.
+func TestPlaceSkipsFull(t *testing.T) {
+	full := func(c Candidate) Candidate { c.Full = true; return c }
+	nodes := []Candidate{node("a1", "a", 1000), full(node("b1", "b", 5000)), node("c1", "c", 100), node("c2", "c", 100)}
+	for seed := range uint64(50) {
+		got, err := Place(nodes, 3, nil, nil, seed)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if slices.Contains(got, "b1") || len(got) != 3 {
+			t.Fatalf("seed %d: %v, want three without the full b1", seed, got)
+		}
+	}
+	nodes = []Candidate{full(node("a1", "a", 1000)), full(node("b1", "b", 5000)), node("c1", "c", 100)}
+	got, err := Place(nodes, 3, nil, nil, 1)
+	if !errors.Is(err, ErrNotEnoughNodes) || !slices.Equal(got, []string{"c1"}) {
+		t.Fatalf("two of three full: %v, %v; want [c1] and ErrNotEnoughNodes", got, err)
+	}
+}

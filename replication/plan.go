@@ -27,6 +27,7 @@ type NodeView struct {
 	DownFor  time.Duration
 	Draining bool
 	Free     int64 // free bytes, <0 unknown
+	Full     bool  // below its free-space reserve: no new replicas
 }
 
 // Topology is the snapshot one planning pass decides on.
@@ -50,7 +51,7 @@ func NewTopology(nodes []meta.NodeInfo, peer func(id string) (PeerState, bool), 
 	for _, n := range nodes {
 		v := NodeView{ID: n.ID, AZ: n.AZ, Draining: n.Draining, State: StateUp, Free: -1}
 		if p, ok := peer(n.ID); ok {
-			v.State, v.DownFor, v.Free = p.State, p.DownFor(), p.FreeBytes
+			v.State, v.DownFor, v.Free, v.Full = p.State, p.DownFor(), p.FreeBytes, p.Full
 		}
 		t.Nodes[n.ID] = v
 	}
@@ -80,7 +81,7 @@ func (t *Topology) az(id string) string { return t.Nodes[id].AZ }
 func (t *Topology) candidates() []Candidate {
 	out := make([]Candidate, 0, len(t.Nodes))
 	for _, n := range t.Nodes {
-		out = append(out, Candidate{ID: n.ID, AZ: n.AZ, Free: n.Free, Up: placeable(n)})
+		out = append(out, Candidate{ID: n.ID, AZ: n.AZ, Free: n.Free, Up: placeable(n), Full: n.Full})
 	}
 	slices.SortFunc(out, func(a, b Candidate) int { return strings.Compare(a.ID, b.ID) })
 	return out

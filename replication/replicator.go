@@ -13,7 +13,7 @@ import (
 	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
 
-	"github.com/fsrep/fsrep/internal/fault"
+	faultpoint "github.com/fsrep/fsrep/internal/fault"
 )
 
 // Metadata is what the data paths need from the metadata node.
@@ -126,6 +126,13 @@ func (c Config) Validate() error {
 // ErrQuorum is returned when fewer replicas than the write quorum stored a write.
 var ErrQuorum = errors.New("replication: write quorum not reached")
 
+// ErrNoSpace is returned (wrapped) by a write that too few replicas stored
+// because the others are out of space: it would have had its quorum had
+// they not been. It matches chunkstore.ErrNoSpace and syscall.ENOSPC (the
+// gateway answers NFS3ERR_NOSPC), not ErrQuorum: a client told to retry
+// later (JUKEBOX) would retry until an operator frees space.
+var ErrNoSpace = fmt.Errorf("replication: too few replicas have space: %w", chunkstore.ErrNoSpace)
+
 // ErrUnavailable is returned when no replica could serve a read.
 var ErrUnavailable = errors.New("replication: no replica could serve the read")
 
@@ -143,6 +150,7 @@ type Replicator struct {
 
 	downMu sync.Mutex
 	down   map[string]time.Time // node ID -> until
+	full   map[string]time.Time // node ID -> until: it refused a write for lack of space
 	view   LivenessView         // the leader's verdicts, if set (under downMu)
 
 	corrupt corruptCounters // damaged replicas found and dropped (corrupt.go)
@@ -154,7 +162,7 @@ func New(cfg Config, m Metadata, peers Peers, local LocalStore, clock Clock, log
 		return nil, err
 	}
 	return &Replicator{cfg: cfg, meta: m, peers: peers, local: local, clock: clock, log: log, tag: writerTag(cfg.NodeID),
-		files: fileLocks{m: map[fileKey]*fileLock{}}, down: map[string]time.Time{}}, nil
+		files: fileLocks{m: map[fileKey]*fileLock{}}, down: map[string]time.Time{}, full: map[string]time.Time{}}, nil
 }
 
 // ChunkID names chunk index of a file.
@@ -171,9 +179,16 @@ type LivenessView interface {
 	FreeBytes(id string) int64
 }
 
+// fullView is a LivenessView that also knows which nodes reported their
+// chunk disk below its reserve (View does).
+type fullView interface {
+	Full(id string) bool
+}
+
 // SetLiveness makes the Replicator treat nodes the leader reports down or
 // suspect like nodes it saw failing itself (no new chunks, read last), and
-// prefer nodes with more free space when placing new chunks.
+// prefer nodes with more free space when placing new chunks (and, if v is
+// also a fullView, place none on nodes that report a full disk).
 func (r *Replicator) SetLiveness(v LivenessView) {
 	r.downMu.Lock()
 	r.view = v
@@ -184,6 +199,42 @@ func (r *Replicator) markDown(node string) {
 	r.downMu.Lock()
 	r.down[node] = r.clock.Now().Add(r.cfg.DownFor)
 	r.downMu.Unlock()
+}
+
+// markFull records that node refused a write for lack of space: new chunks
+// avoid it for DownFor, or until a write to it passes. Unlike markDown it
+// does not move the node to the end of the read order: a full disk still
+// serves its replicas.
+func (r *Replicator) markFull(node string) {
+	r.downMu.Lock()
+	r.full[node] = r.clock.Now().Add(r.cfg.DownFor)
+	r.downMu.Unlock()
+}
+
+// wroteTo forgets that node was full: it just stored a write.
+func (r *Replicator) wroteTo(node string) {
+	r.downMu.Lock()
+	delete(r.full, node)
+	r.downMu.Unlock()
+}
+
+// isFull reports whether node refused a write for lack of space lately or
+// says in its heartbeat that its disk is below the reserve.
+func (r *Replicator) isFull(node string) bool {
+	r.downMu.Lock()
+	defer r.downMu.Unlock()
+	if fv, ok := r.view.(fullView); ok && fv.Full(node) {
+		return true
+	}
+	until, ok := r.full[node]
+	if !ok {
+		return false
+	}
+	if r.clock.Now().After(until) {
+		delete(r.full, node)
+		return false
+	}
+	return true
 }
 
 func (r *Replicator) isDown(node string) bool {
@@ -328,7 +379,7 @@ func (r *Replicator) writeOnce(ctx context.Context, vol *meta.Volume, ino uint64
 		return nil, err
 	}
 	cmd.Chunks = results
-	if err := fault.Point(fault.ReplicaAcked); err != nil {
+	if err := faultpoint.Point(faultpoint.ReplicaAcked); err != nil {
 		return nil, err
 	}
 	res, err := r.meta.Propose(ctx, cmd)
@@ -386,8 +437,8 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 	}
 	cw := meta.ChunkWrite{Index: p.index, BaseVersion: base, Version: version}
 	var mismatch, failed []error
-	var mismatched []string
-	var grace <-chan time.Time // fires StragglerWait after the quorum answered
+	var mismatched, full []string // full: answered ErrNoSpace
+	var grace <-chan time.Time    // fires StragglerWait after the quorum answered
 	armed, cut := false, false
 	for i := range replicas {
 		if !armed && i > 0 && len(cw.Replicas) >= vol.WriteQuorum {
@@ -409,6 +460,9 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 			case errors.Is(o.err, chunkstore.ErrVersionMismatch):
 				mismatch = append(mismatch, o.err)
 				mismatched = append(mismatched, o.node)
+			case errors.Is(o.err, chunkstore.ErrNoSpace):
+				full = append(full, o.node)
+				failed = append(failed, fmt.Errorf("%s: %w", o.node, o.err))
 			case cut && ctx.Err() == nil:
 				failed = append(failed, fmt.Errorf("%s: cut short %v after the write quorum answered: %w",
 					o.node, time.Since(started).Round(time.Millisecond), o.err))
@@ -434,18 +488,35 @@ func (r *Replicator) writePiece(ctx context.Context, vol *meta.Volume, ino uint6
 		// reached them, or our view of the metadata is behind.
 		return r.reconcile(ctx, vol, ino, id, base, cw, mismatched)
 	}
+	if len(cw.Replicas)+len(full) >= vol.WriteQuorum {
+		// Only the lack of space stands between the write and its quorum.
+		// Nothing is committed: the replicas that stored it are ahead of the
+		// committed version, as after any failed write, and a full replica
+		// left its chunk as it was (chunkstore.Store.Write).
+		return cw, fmt.Errorf("%w: chunk %s: %d of %d replicas stored it, %d needed; out of space: %v (%v)",
+			ErrNoSpace, id, len(cw.Replicas), len(replicas), vol.WriteQuorum, full, errors.Join(failed...))
+	}
 	return cw, fmt.Errorf("%w: chunk %s: %d of %d replicas stored it, %d needed: %w",
 		ErrQuorum, id, len(cw.Replicas), len(replicas), vol.WriteQuorum, errors.Join(append(failed, mismatch...)...))
 }
 
 func (r *Replicator) writeReplica(ctx context.Context, node string, id chunkstore.ID, base, version uint64, baseLen int64, p piece) (int64, error) {
+	var n int64
+	var err error
 	if node == r.cfg.NodeID {
-		return r.local.Write(id, base, version, baseLen, p.off, p.data)
+		n, err = r.local.Write(id, base, version, baseLen, p.off, p.data)
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
+		n, err = r.peers.WriteChunk(ctx, node, id, base, version, baseLen, p.off, p.data)
+		cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReplicaTimeout)
-	defer cancel()
-	n, err := r.peers.WriteChunk(ctx, node, id, base, version, baseLen, p.off, p.data)
-	if err != nil && !errors.Is(err, chunkstore.ErrVersionMismatch) && !errors.Is(err, chunkstore.ErrTooLarge) {
+	switch {
+	case err == nil:
+		r.wroteTo(node)
+	case errors.Is(err, chunkstore.ErrNoSpace):
+		r.markFull(node) // it answered: not down, and still serves reads
+	case node == r.cfg.NodeID, errors.Is(err, chunkstore.ErrVersionMismatch), errors.Is(err, chunkstore.ErrTooLarge):
+	default:
 		r.markDown(node)
 	}
 	return n, err
@@ -459,21 +530,32 @@ func (r *Replicator) place(vol *meta.Volume, ino, index uint64) ([]string, error
 	}
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d/%d/%d", vol.ID, ino, index)
-	place := func(up func(id string) bool) ([]string, error) {
+	place := func(up func(id string) bool, avoidFull bool) ([]string, error) {
 		cands := make([]Candidate, 0, len(nodes))
 		for _, n := range nodes {
-			cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: r.freeBytes(n.ID), Up: !n.Draining && up(n.ID)})
+			cands = append(cands, Candidate{ID: n.ID, AZ: n.AZ, Free: r.freeBytes(n.ID), Up: !n.Draining && up(n.ID),
+				Full: avoidFull && r.isFull(n.ID)})
 		}
 		return Place(cands, vol.Replicas, nil, nil, h.Sum64())
 	}
-	replicas, err := place(func(id string) bool { return !r.isDown(id) })
+	notDown := func(id string) bool { return !r.isDown(id) }
+	replicas, err := place(notDown, true)
+	if len(replicas) < vol.WriteQuorum {
+		// Too few nodes with room: ask the full ones too. Their stores
+		// answer for themselves, ErrNoSpace (the client's NFS3ERR_NOSPC)
+		// or, once space was freed, success: writes resume as soon as
+		// there is room, not when the marks and heartbeats catch up.
+		if more, merr := place(notDown, false); len(more) > len(replicas) {
+			replicas, err = more, merr
+		}
+	}
 	if len(replicas) < vol.WriteQuorum {
 		// The nodes this one marked down itself (a failed call, or a
 		// replica cut short as a straggler) are, when the leader does not
 		// report them down or suspect, more likely slow than gone (a
 		// loaded disk): a write to them beats no new chunk at all, which
 		// would fail every create until the marks expire.
-		if more, merr := place(func(id string) bool { return !r.leaderDown(id) }); len(more) > len(replicas) {
+		if more, merr := place(func(id string) bool { return !r.leaderDown(id) }, false); len(more) > len(replicas) {
 			return more, merr
 		}
 	}

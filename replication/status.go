@@ -36,6 +36,9 @@ type NodeHealth struct {
 	// Files is the number of chunk files on the node's disk, garbage
 	// included, from its last heartbeat.
 	Files int `json:"files"`
+	// Full: its last heartbeat said its chunk disk is below the reserve
+	// (it refuses writes and gets no new replicas).
+	Full bool `json:"full,omitempty"`
 }
 
 // AZHealth is the AZ-level view: an AZ is down when all its nodes are.
