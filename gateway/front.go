@@ -68,8 +68,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	cc := &clientConn{s: s, nc: nc, client: nc.RemoteAddr().String(),
 		lanes: make(chan *lane, s.cfg.Lanes), all: map[*lane]struct{}{}}
 	cc.wrote = sync.NewCond(&cc.wmu)
+	// A lane (a go-nfs loop and its buffers, over 64 KiB) is started when a
+	// call first needs it, not with the connection: idle connections, and
+	// a client opening many, cost little. A nil in lanes is a slot whose
+	// lane is not started yet.
 	for i := 0; i < s.cfg.Lanes; i++ {
-		cc.lanes <- cc.newLane()
+		cc.lanes <- nil
 	}
 	defer func() {
 		// Closing the lanes ends any round trip still waiting on go-nfs;
@@ -142,6 +146,9 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		c.modeHint = requestedMode(c, rec)
 		l := <-cc.lanes
+		if l == nil {
+			l = cc.newLane() // not nil: the connection closes only after this loop
+		}
 		cc.wg.Add(1)
 		go cc.dispatch(l, c, rec, orig, rid, start)
 	}
@@ -201,7 +208,7 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 		cc.mu.Lock()
 		delete(cc.all, l)
 		cc.mu.Unlock()
-		l = cc.newLane()
+		l = nil // its slot starts a new lane when next needed
 		reply = accepted(c.xid, acceptSystemErr).b
 	} else if c.prog == nfsProg {
 		if c.proc == nfsProcLink {
@@ -231,9 +238,7 @@ func (cc *clientConn) dispatch(l *lane, c call, rec, orig []byte, rid string, st
 			}
 		}
 	}
-	if l != nil {
-		cc.lanes <- l
-	}
+	cc.lanes <- l
 	cc.reply(c, start, reply)
 }
 
