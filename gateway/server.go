@@ -65,6 +65,10 @@ type Server struct {
 
 	draining atomic.Bool // set by Drain: read no new call
 
+	// Refused connections, and when one was last logged (unix ns); owned
+	// by acceptLoop.
+	refusals, refusalLogged int64
+
 	inFlight, maxInFlight atomic.Int64 // requests on lanes now, and the most seen at once
 }
 
@@ -130,8 +134,7 @@ func (s *Server) acceptLoop() {
 			if !closed && !s.draining.Load() {
 				s.cfg.Metrics.connRefused(total >= s.cfg.MaxConns)
 			}
-			s.log.Warn("refusing an NFS connection", "client", c.RemoteAddr().String(),
-				"open", total, "limit", s.cfg.MaxConns, "open_from_client", mine, "client_limit", s.cfg.MaxConnsPerClient)
+			s.logRefusal(c.RemoteAddr(), total, mine)
 			c.Close()
 			continue
 		}
@@ -152,6 +155,20 @@ func (s *Server) acceptLoop() {
 			s.mu.Unlock()
 		}()
 	}
+}
+
+// logRefusal logs a refused connection: the first, then at most one a
+// minute with the count so far, so that a client opening thousands of
+// connections cannot fill the log (the metrics count every one).
+func (s *Server) logRefusal(remote net.Addr, open, mine int) {
+	s.refusals++
+	now := s.h.clock.Now().UnixNano()
+	if s.refusalLogged != 0 && now-s.refusalLogged < int64(time.Minute) {
+		return
+	}
+	s.refusalLogged = now
+	s.log.Warn("refusing an NFS connection", "client", remote.String(), "open", open, "limit", s.cfg.MaxConns,
+		"open_from_client", mine, "client_limit", s.cfg.MaxConnsPerClient, "refused_total", s.refusals)
 }
 
 // Drain is the graceful half of a stop: the listener closes, every
