@@ -141,7 +141,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		mcfg.SnapshotThreshold = cfg.RaftSnapshotThreshold
 	}
 	mcfg.SnapshotInterval, mcfg.TrailingLogs = cfg.RaftSnapshotInterval, cfg.RaftTrailingLogs
-	mcfg.MaxConns, mcfg.MaxConnsPerClient = internodeMaxConns, internodeMaxConnsPerClient
+	mcfg.MaxConns, mcfg.MaxConnsPerClient = raftMaxConns, raftMaxConnsPerClient
 	mcfg.TLS = &meta.TLS{Server: n.tls.ServerConfig(), Client: n.tls.ClientConfig(), OnFail: n.handshakeFailed}
 	mcfg.SyncFSM, mcfg.BootID = cfg.SyncMeta, cfg.BootID
 	if n.meta, err = meta.Open(mcfg, clock, n.log.With("component", "meta")); err != nil {

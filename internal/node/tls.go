@@ -168,4 +168,11 @@ const (
 	internodeMaxConnsPerClient = 512
 	adminMaxConns              = 256
 	adminMaxConnsPerClient     = 64
+	// Raft's transport gives every accepted connection a 256 KiB read
+	// buffer before the TLS handshake is even read (hashicorp/raft
+	// handleConn): at the RPC bounds, one client that connects and says
+	// nothing would hold 135 MiB. A peer needs a few connections (a pool
+	// of three, the replication pipeline, a vote or a snapshot at once).
+	raftMaxConns          = 256
+	raftMaxConnsPerClient = 64
 )
