@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/replication"
 )
 
@@ -35,7 +36,7 @@ type config struct {
 	ProfileContention, SyncMeta             bool
 	ScrubRate, ScrubInterval, SweepInterval string
 	GCInterval, OrphanAge, InlineMax        string
-	MemoryLimit                             string
+	MemoryLimit, ChunkReserve               string
 	TLSCA, TLSCert, TLSKey, TLSCAKey        string
 	AdminTLS                                string
 	SnapshotThreshold, SnapshotInterval     string
@@ -93,6 +94,7 @@ func (c *config) settings() []setting {
 		s("tls-key", groupSecurity, "", "this node's private key, PEM (default <data-dir>/tls/node.key)", &c.TLSKey),
 		s("tls-ca-key", groupSecurity, "", "the cluster CA's private key: a node without a certificate issues its own with it (default <data-dir>/tls/ca.key when present)", &c.TLSCAKey),
 		s("admin-tls", groupSecurity, "auto", "admin API over https with the node certificate: auto (unless admin-addr is loopback), on, or off (only with a loopback admin-addr)", &c.AdminTLS),
+		s("chunk-reserve", groupNode, formatBytes(chunkstore.DefaultReserve), "free space chunk writes leave on the data disk for the metadata; below it writes answer NFS3ERR_NOSPC and the node takes no new chunks (0 turns it off)", &c.ChunkReserve),
 		s("inline-max", groupNode, formatBytes(meta.InlineMax), "files up to this size keep their data in the metadata: one Raft commit per small write, but a copy on every node (0 turns it off; at most 16KiB)", &c.InlineMax),
 
 		s("log-format", groupLog, "text", "log format: text or json", &c.LogFormat),

@@ -35,6 +35,16 @@ func integrityFlags(fc config, cfg *node.Config) error {
 		}
 		cfg.InlineMax = n
 	}
+	if fc.ChunkReserve != "" {
+		n, err := parseBytes(fc.ChunkReserve)
+		if err != nil {
+			return fmt.Errorf("--chunk-reserve: %w", err)
+		}
+		if n == 0 {
+			n = -1 // off; zero in node.Config means the default
+		}
+		cfg.ChunkReserve = n
+	}
 	return setDurations([]durationFlag{
 		{"scrub-interval", fc.ScrubInterval, &cfg.ScrubInterval},
 		{"sweep-interval", fc.SweepInterval, &cfg.SweepInterval},

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
+	"github.com/fsrep/fsrep/fs/chunkstore"
 	"github.com/fsrep/fsrep/meta"
 	"github.com/fsrep/fsrep/replication"
 )
@@ -63,6 +65,14 @@ type Config struct {
 	OpTimeout time.Duration
 	// ChunkNoSync skips fsync in the chunk store (tests only).
 	ChunkNoSync bool
+	// ChunkReserve is the free space the chunk store leaves on its disk
+	// (docs/disk-full.md): below it, chunk writes fail with NFS3ERR_NOSPC
+	// and the node reports itself full, so that the Raft log and meta.db
+	// keep room. Zero takes the default (64 MiB), negative turns it off.
+	ChunkReserve int64
+	// ChunkFreeSpace, if set, stands for the chunk disk's free space
+	// (tests play a full disk with it); nil asks statfs.
+	ChunkFreeSpace func() (int64, error)
 	// InlineMax is the size up to which small files live in the metadata
 	// (replication.Config.InlineMax); zero takes the default (16 KiB),
 	// negative turns it off.
@@ -109,6 +119,20 @@ type Config struct {
 	OrphanAge time.Duration
 }
 
+// chunkStoreConfig is the configuration of the node's chunk store.
+func (c Config) chunkStoreConfig() chunkstore.Config {
+	scfg := chunkstore.DefaultConfig(filepath.Join(c.DataDir, "chunks"))
+	scfg.NoSync = c.ChunkNoSync
+	switch {
+	case c.ChunkReserve > 0:
+		scfg.Reserve = c.ChunkReserve
+	case c.ChunkReserve < 0:
+		scfg.Reserve = 0
+	}
+	scfg.FreeSpace = c.ChunkFreeSpace
+	return scfg
+}
+
 // WithDefaults returns c with every tuning field left zero (integrity and
 // self-healing) set to the default the node runs with: what fsrepd
 // --print-config and docs/configuration.md must agree with.
@@ -117,6 +141,9 @@ func (c Config) WithDefaults() Config {
 	lc, hc := c.livenessConfig(), c.healerConfig()
 	c.HeartbeatInterval, c.SuspectAfter, c.DownAfter = lc.HeartbeatInterval, lc.SuspectAfter, lc.DownAfter
 	c.RepairGrace, c.RepairRate = hc.Grace, hc.RateLimit
+	if c.ChunkReserve == 0 {
+		c.ChunkReserve = chunkstore.DefaultReserve
+	}
 	return c
 }
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/fsrep/fsrep/internal/admin"
@@ -208,9 +206,9 @@ func (n *Node) beat(lc replication.LivenessConfig, u *usage) error {
 
 func (n *Node) heartbeat(u *usage) replication.Heartbeat {
 	hb := replication.Heartbeat{Node: n.cfg.NodeID, FreeBytes: -1, UsedBytes: -1}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(filepath.Join(n.cfg.DataDir, "chunks"), &st); err == nil {
-		hb.FreeBytes = int64(st.Bavail) * int64(st.Bsize)
+	if free, err := n.store.Free(); err == nil {
+		hb.FreeBytes = free
+		hb.Full = n.store.Full()
 	}
 	now := n.clock.Now()
 	if !u.ok || now.Sub(u.at) >= usageEvery || now.Before(u.at) {
@@ -313,7 +311,7 @@ func viewHealth(nodes []meta.NodeInfo, v *replication.View) []replication.NodeHe
 		h := replication.NodeHealth{ID: info.ID, AZ: info.AZ, Draining: info.Draining, State: replication.StateUp,
 			FreeBytes: -1, UsedBytes: -1}
 		if p, ok := v.Peer(info.ID); ok {
-			h.State, h.FreeBytes = p.State, p.FreeBytes
+			h.State, h.FreeBytes, h.Full = p.State, p.FreeBytes, p.Full
 		}
 		out = append(out, h)
 	}

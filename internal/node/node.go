@@ -109,9 +109,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		return nil, err
 	}
 
-	scfg := chunkstore.DefaultConfig(filepath.Join(cfg.DataDir, "chunks"))
-	scfg.NoSync = cfg.ChunkNoSync
-	if n.store, err = chunkstore.Open(scfg, n.log.With("component", "chunkstore")); err != nil {
+	if n.store, err = chunkstore.Open(cfg.chunkStoreConfig(), n.log.With("component", "chunkstore")); err != nil {
 		return nil, err
 	}
 
