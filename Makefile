@@ -24,7 +24,7 @@ COMPOSE ?= $(shell if docker compose version >/dev/null 2>&1; then echo docker c
 	elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; \
 	else echo docker compose; fi)
 
-.PHONY: help build run test test-kclient test-bigdir fuzz bench bench-quick bench-anchors bench-go images compose-up compose-down compose-ps compose-test compose-test-short compose-test-az-loss compose-test-partition compose-test-frozen compose-test-rolling fmt vet clean
+.PHONY: help build run test test-crash test-kclient test-bigdir fuzz bench bench-quick bench-anchors bench-go images compose-up compose-down compose-ps compose-test compose-test-short compose-test-az-loss compose-test-partition compose-test-frozen compose-test-rolling fmt vet clean
 
 help: ## list targets (default)
 	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z0-9_-]+:.*?## / {printf "  %-23s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,14 @@ test: ## install test deps (libnfs-utils, gcc), go vet, race tests, 10s per fuzz
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 	FUZZTIME=10s GO="$(GO)" bash scripts/fuzz-short.sh
+
+# CRASH_DURATION: how long the randomized crash schedule runs; CRASH_SEED
+# replays one (the test logs the seed it used).
+CRASH_DURATION ?= 60s
+CRASH_SEED ?= 0
+test-crash: ## kill fsrepd processes at every fault point, then on a seeded random schedule (docs/crash-testing.md)
+	FSREP_CRASH_SEED=$(CRASH_SEED) $(GO) test -tags crash -count=1 -v -timeout 30m ./tests/crash/ -args -duration $(CRASH_DURATION) \
+		| grep -E '^(=== RUN|--- |PASS|FAIL|ok)|crash_test.go|cluster_test.go|panic'
 
 test-kclient: ## the real Linux NFSv3 client (QEMU, needs root) against `make run`'s cluster: 3 mount variants
 	GO="$(GO)" bash scripts/kclient.sh
