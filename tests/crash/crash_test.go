@@ -91,7 +91,9 @@ func TestCrashAtEveryFaultPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newWorkload(gateways(c), 1)
-	w.stuck = func(gw, name string) { c.dumpGoroutines(fmt.Sprintf("writing %s through %s got no answer in %v", name, gw, stuckAfter)) }
+	w.stuck = func(gw, name string) {
+		c.dumpGoroutines(fmt.Sprintf("writing %s through %s got no answer in %v", name, gw, stuckAfter))
+	}
 	for i, point := range writePathPoints {
 		crash(t, c, w, i%3, point, 3)
 	}
@@ -202,7 +204,9 @@ func TestRandomCrashSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := newWorkload(gateways(c), seed)
-	w.stuck = func(gw, name string) { c.dumpGoroutines(fmt.Sprintf("writing %s through %s got no answer in %v", name, gw, stuckAfter)) }
+	w.stuck = func(gw, name string) {
+		c.dumpGoroutines(fmt.Sprintf("writing %s through %s got no answer in %v", name, gw, stuckAfter))
+	}
 	end := time.Now().Add(*durationFlag)
 	rounds := 0
 	for rounds == 0 || time.Now().Before(end) {
