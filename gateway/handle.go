@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 )
 
 // FileID is what a handle names: an inode of a volume, at one generation. All three come from the
@@ -39,21 +41,84 @@ const (
 )
 
 // HandleCodec mints and checks file handles. It is safe for concurrent use.
+//
+// The MAC key has generations (meta.RotateHandleKey): handles are minted
+// with the current one and accepted with it, or with the previous one until
+// the rotation's grace time ends. Generation 0 is the key of clusters that
+// never rotated.
 type HandleCodec struct {
-	key [sha256.Size]byte
+	secret []byte
+	keys   HandleKeys       // nil: generation 0 only
+	now    func() time.Time // with keys
+	set    atomic.Pointer[keySet]
 }
 
-// NewHandleCodec returns a codec keyed by the cluster secret. Every node of a cluster must use the same
-// secret, or handles minted on one node are rejected as forged on the others. The secret is not used
-// directly: the handle key is HMAC-SHA256(secret, "fsrep file handle v1"), so handles never share a key
-// with other uses of the secret. The caller (configuration validation) is responsible for the secret
-// being non-empty and unpredictable; with a known secret anyone can mint handles.
+// HandleKeys reports the MAC key's generation and until when (unix
+// nanoseconds) the previous generation is accepted (meta.FSM.HandleKeyGen).
+type HandleKeys interface {
+	HandleKeyGen() (gen uint64, prevUntil int64, err error)
+}
+
+// keySet is the derived keys of one generation and its predecessor.
+type keySet struct {
+	gen       uint64
+	cur, prev [sha256.Size]byte
+}
+
+// NewHandleCodec returns a codec keyed by the cluster secret, at key
+// generation 0. Every node of a cluster must use the same secret, or handles
+// minted on one node are rejected as forged on the others. The secret is not
+// used directly: the handle key is HMAC-SHA256(secret, "fsrep file handle
+// v1") (and "/gen N" appended for generation N), so handles never share a
+// key with anything else derived from the secret.
 func NewHandleCodec(clusterSecret []byte) *HandleCodec {
-	m := hmac.New(sha256.New, clusterSecret)
-	m.Write([]byte(handleKeyLabel))
-	c := &HandleCodec{}
-	m.Sum(c.key[:0])
+	c := &HandleCodec{secret: clusterSecret}
+	c.set.Store(c.derive(0))
 	return c
+}
+
+// NewRotatingHandleCodec is NewHandleCodec following the key generation
+// keys reports, with now the clock that ends a rotation's grace time.
+func NewRotatingHandleCodec(clusterSecret []byte, keys HandleKeys, now func() time.Time) *HandleCodec {
+	c := NewHandleCodec(clusterSecret)
+	c.keys, c.now = keys, now
+	return c
+}
+
+func (c *HandleCodec) key(gen uint64) (k [sha256.Size]byte) {
+	m := hmac.New(sha256.New, c.secret)
+	m.Write([]byte(handleKeyLabel))
+	if gen > 0 {
+		fmt.Fprintf(m, "/gen %d", gen)
+	}
+	m.Sum(k[:0])
+	return k
+}
+
+func (c *HandleCodec) derive(gen uint64) *keySet {
+	ks := &keySet{gen: gen, cur: c.key(gen)}
+	if gen > 0 {
+		ks.prev = c.key(gen - 1)
+	}
+	return ks
+}
+
+// current returns the keys of the current generation, and whether the
+// previous generation's handles are still accepted.
+func (c *HandleCodec) current() (*keySet, bool) {
+	ks := c.set.Load()
+	if c.keys == nil {
+		return ks, false
+	}
+	gen, until, err := c.keys.HandleKeyGen()
+	if err != nil {
+		return ks, false // the metadata cannot be read: the last generation seen
+	}
+	if gen != ks.gen {
+		ks = c.derive(gen)
+		c.set.Store(ks)
+	}
+	return ks, gen > 0 && c.now().UnixNano() < until
 }
 
 // Encode returns the handle of id. It is deterministic: the same id always yields the same bytes, on
@@ -66,8 +131,9 @@ func (c *HandleCodec) Encode(id FileID) []byte {
 	binary.BigEndian.PutUint32(h[4:8], id.Vol)
 	binary.BigEndian.PutUint64(h[8:16], id.Ino)
 	binary.BigEndian.PutUint32(h[16:20], id.Gen)
+	ks, _ := c.current()
 	var sum [sha256.Size]byte
-	copy(h[handleMACOff:], c.mac(h[:handleMACOff], sum[:0]))
+	copy(h[handleMACOff:], mac(&ks.cur, h[:handleMACOff], sum[:0]))
 	return h
 }
 
@@ -86,9 +152,11 @@ func (c *HandleCodec) Decode(h []byte) (FileID, error) {
 	case h[2] != 0 || h[3] != 0:
 		return FileID{}, fmt.Errorf("%w: reserved bytes %#02x%02x are not zero", ErrBadHandle, h[2], h[3])
 	}
+	ks, prevOK := c.current()
 	var sum [sha256.Size]byte
-	if !hmac.Equal(c.mac(h[:handleMACOff], sum[:0])[:handleMACSize], h[handleMACOff:]) {
-		return FileID{}, fmt.Errorf("%w: MAC mismatch", ErrForgedHandle)
+	if !hmac.Equal(mac(&ks.cur, h[:handleMACOff], sum[:0])[:handleMACSize], h[handleMACOff:]) &&
+		!(prevOK && hmac.Equal(mac(&ks.prev, h[:handleMACOff], sum[:0])[:handleMACSize], h[handleMACOff:])) {
+		return FileID{}, fmt.Errorf("%w: MAC mismatch (forged, or minted with a key rotated out)", ErrForgedHandle)
 	}
 	return FileID{
 		Vol: binary.BigEndian.Uint32(h[4:8]),
@@ -98,8 +166,8 @@ func (c *HandleCodec) Decode(h []byte) (FileID, error) {
 }
 
 // mac appends HMAC-SHA256(key, body) to dst.
-func (c *HandleCodec) mac(body, dst []byte) []byte {
-	m := hmac.New(sha256.New, c.key[:])
+func mac(key *[sha256.Size]byte, body, dst []byte) []byte {
+	m := hmac.New(sha256.New, key[:])
 	m.Write(body)
 	return m.Sum(dst)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"testing"
+	"time"
 )
 
 var testIDs = []FileID{
@@ -134,5 +135,56 @@ func BenchmarkEncodeHandle(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Encode(id)
+	}
+}
+
+// fakeKeys is a key generation under the test's control.
+type fakeKeys struct {
+	gen   uint64
+	until int64
+}
+
+func (k *fakeKeys) HandleKeyGen() (uint64, int64, error) { return k.gen, k.until, nil }
+
+// TestHandleKeyRotation: after a rotation, new handles use the new key,
+// handles of the previous key stay valid until the grace time ends and
+// are then refused as forged (STALE to the client); generation 0 is the
+// key of NewHandleCodec, so clusters that never rotated keep their
+// handles.
+func TestHandleKeyRotation(t *testing.T) {
+	secret := []byte("rotation test secret")
+	keys := &fakeKeys{}
+	now := time.Unix(1000, 0)
+	c := NewRotatingHandleCodec(secret, keys, func() time.Time { return now })
+	id := FileID{Vol: 1, Ino: 42, Gen: 3}
+	old := c.Encode(id)
+	if !bytes.Equal(old, NewHandleCodec(secret).Encode(id)) {
+		t.Fatal("generation 0 differs from NewHandleCodec's key")
+	}
+
+	keys.gen, keys.until = 1, now.Add(time.Hour).UnixNano()
+	fresh := c.Encode(id)
+	if bytes.Equal(fresh, old) {
+		t.Fatal("the handle did not change with the key")
+	}
+	for name, h := range map[string][]byte{"old": old, "new": fresh} {
+		if got, err := c.Decode(h); err != nil || got != id {
+			t.Fatalf("%s handle during the grace time: %+v, %v", name, got, err)
+		}
+	}
+	now = now.Add(time.Hour)
+	if _, err := c.Decode(old); !errors.Is(err, ErrForgedHandle) {
+		t.Fatalf("old handle after the grace time: %v, want ErrForgedHandle", err)
+	}
+	if got, err := c.Decode(fresh); err != nil || got != id {
+		t.Fatalf("new handle after the grace time: %+v, %v", got, err)
+	}
+	// Two rotations: generation 0 is no longer the previous one.
+	keys.gen, keys.until = 2, now.Add(time.Hour).UnixNano()
+	if _, err := c.Decode(old); !errors.Is(err, ErrForgedHandle) {
+		t.Fatalf("a handle two generations old: %v, want ErrForgedHandle", err)
+	}
+	if _, err := c.Decode(fresh); err != nil {
+		t.Fatalf("the previous generation's handle in the grace time: %v", err)
 	}
 }

@@ -58,6 +58,8 @@ func applyCommand(tx *bolt.Tx, index uint64, cmd Command) applied {
 		return s.setVolume(c)
 	case *RotateToken:
 		return s.rotateToken(c)
+	case *RotateHandleKey:
+		return s.rotateHandleKey(c)
 	case *WriteInline:
 		return s.writeInline(c)
 	}
@@ -906,5 +908,26 @@ func (s *state) rotateToken(c *RotateToken) applied {
 	}
 	must(counters.Put(keyTokenGen, u64(c.Gen)))
 	must(counters.Put(keyTokenPrevUntil, u64(uint64(c.Time+c.Grace))))
+	return applied{}
+}
+
+// MaxHandleKeyGrace bounds how long handles of a rotated-out key stay
+// valid: NFS clients keep handles as long as they are mounted.
+const MaxHandleKeyGrace = 30 * 24 * int64(time.Hour)
+
+func (s *state) rotateHandleKey(c *RotateHandleKey) applied {
+	counters := s.tx.Bucket(bucketCounters)
+	cur := uint64(0)
+	if v := counters.Get(keyHandleKeyGen); v != nil {
+		cur = binary.BigEndian.Uint64(v)
+	}
+	if c.Gen != cur+1 {
+		return fail(fmt.Errorf("%w: the handle key is at generation %d, the rotation asked for %d", ErrConflict, cur, c.Gen))
+	}
+	if c.Grace < 0 || c.Grace > MaxHandleKeyGrace {
+		return fail(fmt.Errorf("%w: grace must be between 0 and 30 days", ErrInvalid))
+	}
+	must(counters.Put(keyHandleKeyGen, u64(c.Gen)))
+	must(counters.Put(keyHandleKeyPrevUntil, u64(uint64(c.Time+c.Grace))))
 	return applied{}
 }

@@ -30,6 +30,8 @@ const (
 	CmdSetVolume    CommandType = 15
 	CmdRotateToken  CommandType = 16
 	CmdWriteInline  CommandType = 17
+	// CmdRotateHandleKey is the file handle MAC key's next generation.
+	CmdRotateHandleKey CommandType = 18
 )
 
 // commandFormat is the newest payload format version this build reads;
@@ -90,6 +92,8 @@ func (t CommandType) String() string {
 		return "rotate-token"
 	case CmdWriteInline:
 		return "write-inline"
+	case CmdRotateHandleKey:
+		return "rotate-handle-key"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }
@@ -323,6 +327,17 @@ type RotateToken struct {
 	Grace int64  `json:"grace_ns"`
 }
 
+// RotateHandleKey moves the file handle MAC key to the next generation.
+// Keys are derived from the cluster secret and the generation, so every
+// node computes the current one; handles minted with the previous key are
+// accepted until Time+Grace, then answered STALE. Gen must be the
+// generation after the current one.
+type RotateHandleKey struct {
+	Header
+	Gen   uint64 `json:"gen"`
+	Grace int64  `json:"grace_ns"`
+}
+
 // RemoveNode forgets a node. The caller checks first that the node holds no
 // chunk that lacks a healthy copy elsewhere; Apply refuses while any chunk's
 // only replica is on the node.
@@ -331,23 +346,24 @@ type RemoveNode struct {
 	ID string `json:"id"`
 }
 
-func (c *RegisterNode) Type() CommandType { return CmdRegisterNode }
-func (c *SetReplicas) Type() CommandType  { return CmdSetReplicas }
-func (c *SetNodeState) Type() CommandType { return CmdSetNodeState }
-func (c *RemoveNode) Type() CommandType   { return CmdRemoveNode }
-func (c *SetVolume) Type() CommandType    { return CmdSetVolume }
-func (c *RotateToken) Type() CommandType  { return CmdRotateToken }
-func (c *WriteInline) Type() CommandType  { return CmdWriteInline }
-func (c *CreateVolume) Type() CommandType { return CmdCreateVolume }
-func (c *DeleteVolume) Type() CommandType { return CmdDeleteVolume }
-func (c *Create) Type() CommandType       { return CmdCreate }
-func (c *Remove) Type() CommandType       { return CmdRemove }
-func (c *Rename) Type() CommandType       { return CmdRename }
-func (c *Link) Type() CommandType         { return CmdLink }
-func (c *SetAttr) Type() CommandType      { return CmdSetAttr }
-func (c *CommitWrite) Type() CommandType  { return CmdCommitWrite }
-func (c *GCDone) Type() CommandType       { return CmdGCDone }
-func (c *SetExport) Type() CommandType    { return CmdSetExport }
+func (c *RegisterNode) Type() CommandType    { return CmdRegisterNode }
+func (c *SetReplicas) Type() CommandType     { return CmdSetReplicas }
+func (c *SetNodeState) Type() CommandType    { return CmdSetNodeState }
+func (c *RemoveNode) Type() CommandType      { return CmdRemoveNode }
+func (c *SetVolume) Type() CommandType       { return CmdSetVolume }
+func (c *RotateToken) Type() CommandType     { return CmdRotateToken }
+func (c *WriteInline) Type() CommandType     { return CmdWriteInline }
+func (c *RotateHandleKey) Type() CommandType { return CmdRotateHandleKey }
+func (c *CreateVolume) Type() CommandType    { return CmdCreateVolume }
+func (c *DeleteVolume) Type() CommandType    { return CmdDeleteVolume }
+func (c *Create) Type() CommandType          { return CmdCreate }
+func (c *Remove) Type() CommandType          { return CmdRemove }
+func (c *Rename) Type() CommandType          { return CmdRename }
+func (c *Link) Type() CommandType            { return CmdLink }
+func (c *SetAttr) Type() CommandType         { return CmdSetAttr }
+func (c *CommitWrite) Type() CommandType     { return CmdCommitWrite }
+func (c *GCDone) Type() CommandType          { return CmdGCDone }
+func (c *SetExport) Type() CommandType       { return CmdSetExport }
 
 func (h *Header) header() *Header { return h }
 
@@ -388,6 +404,8 @@ func newCommand(t CommandType) Command {
 		return &RotateToken{}
 	case CmdWriteInline:
 		return &WriteInline{}
+	case CmdRotateHandleKey:
+		return &RotateHandleKey{}
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ func sampleCommands() []Command {
 		&SetVolume{Header: h, Name: "v", Replicas: ptr(5), WriteQuorum: ptr(3), QuotaBytes: ptr[int64](1 << 30),
 			QuotaFiles: ptr[int64](0), Export: &Export{ReadOnly: true, Squash: SquashNone}},
 		&RotateToken{Header: h, Gen: 2, Grace: int64(time.Hour)},
+		&RotateHandleKey{Header: h, Gen: 3, Grace: int64(24 * time.Hour)},
 		&WriteInline{Header: h, Vol: 1, Ino: 5, Off: 10, Data: []byte("small file")},
 	}
 }
@@ -47,7 +48,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 		1: &RegisterNode{}, 2: &CreateVolume{}, 3: &DeleteVolume{}, 4: &Create{}, 5: &Remove{},
 		6: &Rename{}, 7: &Link{}, 8: &SetAttr{}, 9: &CommitWrite{}, 10: &GCDone{}, 11: &SetExport{},
 		12: &SetReplicas{}, 13: &SetNodeState{}, 14: &RemoveNode{}, 15: &SetVolume{}, 16: &RotateToken{},
-		17: &WriteInline{},
+		17: &WriteInline{}, 18: &RotateHandleKey{},
 	}
 	for num, c := range want {
 		if c.Type() != num {
@@ -60,7 +61,7 @@ func TestCommandTypesAreStable(t *testing.T) {
 	if len(sampleCommands()) != len(want) {
 		t.Errorf("sampleCommands does not cover every command type")
 	}
-	for _, num := range []CommandType{0, 18, 255} {
+	for _, num := range []CommandType{0, 19, 255} {
 		if newCommand(num) != nil {
 			t.Errorf("newCommand(%d) is not nil", num)
 		}
@@ -96,7 +97,7 @@ func TestDecodeCommandErrors(t *testing.T) {
 		entry []byte
 	}{
 		{"type 0", append([]byte{0, 1}, valid[2:]...)},
-		{"type 18", append([]byte{18, 1}, valid[2:]...)},
+		{"type 19", append([]byte{19, 1}, valid[2:]...)},
 		{"type 255", []byte{255, 1, '{', '}'}},
 		{"format 0", append([]byte{byte(CmdCreate), 0}, valid[2:]...)},
 		{"newer format", append([]byte{byte(CmdCreate), commandFormat + 1}, valid[2:]...)},

@@ -144,3 +144,27 @@ func TestRotateToken(t *testing.T) {
 		t.Fatalf("generation %d after refused rotations, want 2", gen)
 	}
 }
+
+func TestRotateHandleKey(t *testing.T) {
+	h := newHarness(t)
+	if gen, until, err := h.fsm.HandleKeyGen(); err != nil || gen != 0 || until != 0 {
+		t.Fatalf("HandleKeyGen before any rotation = %d, %d, %v", gen, until, err)
+	}
+	r := &RotateHandleKey{Gen: 1, Grace: 1000}
+	r.Time = 5000
+	h.ok(r)
+	if gen, until, err := h.fsm.HandleKeyGen(); err != nil || gen != 1 || until != 6000 {
+		t.Fatalf("HandleKeyGen after a rotation = %d, %d, %v; want 1, 6000", gen, until, err)
+	}
+	h.ok(&RotateHandleKey{Gen: 2})
+	h.fails(&RotateHandleKey{Gen: 2}, ErrConflict)
+	h.fails(&RotateHandleKey{Gen: 3, Grace: -1}, ErrInvalid)
+	h.fails(&RotateHandleKey{Gen: 3, Grace: MaxHandleKeyGrace + 1}, ErrInvalid)
+	if gen, _, _ := h.fsm.HandleKeyGen(); gen != 2 {
+		t.Fatalf("generation %d after refused rotations, want 2", gen)
+	}
+	// The admin token's generation is a separate counter.
+	if gen, _, _ := h.fsm.TokenGen(); gen != 0 {
+		t.Fatalf("token generation %d after handle key rotations", gen)
+	}
+}

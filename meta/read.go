@@ -346,6 +346,28 @@ func InspectBackup(path string) (*BackupInfo, error) {
 	return info, nil
 }
 
+// HandleKeyGen is the file handle MAC key's generation (0 before any
+// rotation) and until when (unix nanoseconds) handles of the previous
+// generation are accepted. Every NFS call asks it: it is answered from the
+// read cache between commits.
+func (f *FSM) HandleKeyGen() (gen uint64, prevUntil int64, err error) {
+	k, err := f.cache.handleKey(func() (handleKey, error) {
+		var k handleKey
+		err := f.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketCounters)
+			if v := c.Get(keyHandleKeyGen); v != nil {
+				k.gen = binary.BigEndian.Uint64(v)
+			}
+			if v := c.Get(keyHandleKeyPrevUntil); v != nil {
+				k.prevUntil = int64(binary.BigEndian.Uint64(v))
+			}
+			return nil
+		})
+		return k, err
+	})
+	return k.gen, k.prevUntil, err
+}
+
 // TokenGen is the admin token's generation (0 before any rotation) and
 // until when (unix nanoseconds) the previous generation is still accepted.
 func (f *FSM) TokenGen() (gen uint64, prevUntil int64, err error) {

@@ -47,6 +47,10 @@ var (
 	// one is still accepted; both absent before the first rotation.
 	keyTokenGen       = []byte("admin_token_gen")
 	keyTokenPrevUntil = []byte("admin_token_prev_until")
+	// The file handle MAC key's generation, and until when the previous
+	// one is accepted (RotateHandleKey).
+	keyHandleKeyGen       = []byte("handle_key_gen")
+	keyHandleKeyPrevUntil = []byte("handle_key_prev_until")
 )
 
 // initSchema creates missing buckets and checks the storage version.

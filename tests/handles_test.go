@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -84,5 +85,93 @@ func TestHostileHandlesAndNames(t *testing.T) {
 	// The node still serves.
 	if _, err := cl.Target.Mkdir("still-here", 0o755); err != nil {
 		t.Fatalf("node stopped serving: %v", err)
+	}
+}
+
+// TestHandleKeyRotation rotates the file handle MAC key: LOOKUP hands out
+// handles of the new key at once, while handles minted before keep working
+// on every node during the grace time. A second rotation with no grace
+// ends it: both older keys' handles are STALE everywhere, the newest work.
+func TestHandleKeyRotation(t *testing.T) {
+	c := NewCluster(t, ClusterOptions{})
+	cl, err := Mount(c.NFSAddr(0), "/vol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	f, err := cl.Target.OpenFile("kept", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("contents")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	gen0, err := cl.Handle("kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// lookup waits until node i hands out a handle other than those given.
+	lookup := func(i int, not ...[]byte) []byte {
+		var fh []byte
+		c.Eventually(10*time.Second, fmt.Sprintf("node %d hands out handles of the new key", i+1), func() error {
+			o, err := Mount(c.NFSAddr(i), "/vol")
+			if err != nil {
+				return err
+			}
+			defer o.Close()
+			if fh, err = o.Handle("kept"); err != nil {
+				return err
+			}
+			for _, n := range not {
+				if bytes.Equal(fh, n) {
+					return fmt.Errorf("LOOKUP still answers an older handle")
+				}
+			}
+			return nil
+		})
+		return fh
+	}
+	read := func(i int, fh []byte) error {
+		o, err := Mount(c.NFSAddr(i), "/vol")
+		if err != nil {
+			return err
+		}
+		defer o.Close()
+		got, err := o.ReadHandle(fh)
+		if err == nil && string(got) != "contents" {
+			err = fmt.Errorf("read %q", got)
+		}
+		return err
+	}
+
+	if gen, _, err := c.Node(1).RotateHandleKey(t.Context(), time.Hour); err != nil || gen != 1 {
+		t.Fatalf("RotateHandleKey = %d, %v", gen, err)
+	}
+	var gen1 []byte
+	for i := 0; i < c.N(); i++ {
+		gen1 = lookup(i, gen0)
+		if err := read(i, gen0); err != nil {
+			t.Fatalf("node %d: a handle of the previous key within the grace time: %v", i+1, err)
+		}
+		if err := read(i, gen1); err != nil {
+			t.Fatalf("node %d: a handle of the new key: %v", i+1, err)
+		}
+	}
+
+	if gen, _, err := c.Node(2).RotateHandleKey(t.Context(), 0); err != nil || gen != 2 {
+		t.Fatalf("second RotateHandleKey = %d, %v", gen, err)
+	}
+	for i := 0; i < c.N(); i++ {
+		gen2 := lookup(i, gen0, gen1)
+		for name, fh := range map[string][]byte{"generation 0": gen0, "generation 1 (no grace)": gen1} {
+			if err := read(i, fh); err == nil || !strings.Contains(err.Error(), "STALE") {
+				t.Fatalf("node %d: a handle of %s: %v, want NFS3ERR_STALE", i+1, name, err)
+			}
+		}
+		if err := read(i, gen2); err != nil {
+			t.Fatalf("node %d: a handle of the current key: %v", i+1, err)
+		}
 	}
 }

@@ -171,7 +171,7 @@ func commands() []*command {
 		statusCommand(), healthCommand(),
 		nodeListCommand(), nodeInfoCommand(), nodeAddCommand(), nodeDrainCommand(), nodeUndrainCommand(), nodeRemoveCommand(),
 		volumeCreateCommand(), volumeListCommand(), volumeInfoCommand(), volumeSetCommand(), volumeDeleteCommand(),
-		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(), tokenRotateCommand(),
+		fileLocateCommand(), leaderTransferCommand(), snapshotSaveCommand(), snapshotRestoreCommand(), tokenRotateCommand(), handleKeyRotateCommand(),
 		exportShowCommand(), exportSetCommand(),
 		replicaStatusCommand(), checkCommand(),
 		repairStatusCommand(), repairStartCommand(), repairPauseCommand(), repairResumeCommand(),

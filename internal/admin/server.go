@@ -103,8 +103,10 @@ func NewServer(b Backend, token string, log *slog.Logger) http.Handler {
 	s.routeCheck(api)
 	// One node in detail, and its Raft role (nodes_ops.go).
 	s.routeNodeOps(api)
-	// Admin token rotation (token.go).
+	// Admin token rotation (token.go), file handle key rotation
+	// (handlekey.go).
 	s.routeToken(api)
+	s.routeHandleKey(api)
 
 	// Each node scrubs its own chunks.
 	api.HandleFunc("GET "+PathScrub, s.withScrubber(s.handleScrub))

@@ -178,7 +178,7 @@ func Start(cfg Config, clock Clock, log *slog.Logger) (_ *Node, err error) {
 		opTimeout = 30 * time.Second
 	}
 	gcfg := gateway.Config{DataDir: cfg.DataDir, OpTimeout: opTimeout, StaleCheckTimeout: 5 * time.Second}
-	h := gateway.NewHandler(gcfg, n.timedMeta(), &readGate{Replicator: n.repl, meta: n.meta}, gateway.NewHandleCodec(n.secret), clock, n.log.With("component", "gateway"))
+	h := gateway.NewHandler(gcfg, n.timedMeta(), &readGate{Replicator: n.repl, meta: n.meta}, gateway.NewRotatingHandleCodec(n.secret, n.meta.FSM(), clock.Now), clock, n.log.With("component", "gateway"))
 	var verifier [8]byte
 	_, _ = rand.Read(verifier[:])
 	fcfg := gateway.DefaultFrontConfig()

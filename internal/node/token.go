@@ -22,8 +22,9 @@ import (
 // internode traffic and keys file handles).
 
 var (
-	_ admin.Tokens       = (*Node)(nil)
-	_ admin.TokenRotator = (*Node)(nil)
+	_ admin.Tokens           = (*Node)(nil)
+	_ admin.TokenRotator     = (*Node)(nil)
+	_ admin.HandleKeyRotator = (*Node)(nil)
 )
 
 // AdminToken derives generation gen of the admin API token from the
@@ -113,4 +114,29 @@ func (n *Node) writeTokenFiles(written uint64) {
 			written = gen
 		}
 	}
+}
+
+// RotateHandleKey moves the file handle MAC key to the next generation
+// through Raft (gateway.HandleCodec): every gateway mints handles with the
+// new key at once and accepts the previous key's until grace has passed;
+// after that a client still holding an old handle gets STALE (and, like
+// after a server's export change, remounts or looks the path up again).
+func (n *Node) RotateHandleKey(ctx context.Context, grace time.Duration) (uint64, time.Time, error) {
+	if err := n.meta.CatchUp(ctx); err != nil {
+		return 0, time.Time{}, err
+	}
+	gen, _, err := n.meta.FSM().HandleKeyGen()
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	cmd := &meta.RotateHandleKey{Gen: gen + 1, Grace: int64(grace)}
+	res, err := n.meta.Propose(ctx, cmd)
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	n.log.Info("file handle key rotated", "generation", cmd.Gen, "previous_valid_for", grace)
+	return cmd.Gen, time.Unix(0, meta.HeaderOf(cmd).Time+cmd.Grace).UTC(), nil
 }

@@ -29,6 +29,8 @@ type Backend struct {
 	heal   healState // guarded by mu; see healer.go
 	// tokenGen counts admin token rotations (token.go).
 	tokenGen uint64
+	// handleKeyGen counts file handle key rotations (token.go).
+	handleKeyGen uint64
 
 	// replica answers and leadership transfers (ops.go), guarded by mu
 	answers   map[replicaKey]replicaAnswer

@@ -14,3 +14,11 @@ func (b *Backend) RotateToken(_ context.Context, grace time.Duration) (string, u
 	b.tokenGen++
 	return fmt.Sprintf("token-gen-%d", b.tokenGen), b.tokenGen, epoch().Add(grace), nil
 }
+
+// RotateHandleKey implements admin.HandleKeyRotator like RotateToken.
+func (b *Backend) RotateHandleKey(_ context.Context, grace time.Duration) (uint64, time.Time, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handleKeyGen++
+	return b.handleKeyGen, epoch().Add(grace), nil
+}
