@@ -895,19 +895,26 @@ func (s *state) liveReplicas(cur *Chunk, written []string) []string {
 const MaxTokenGrace = 7 * 24 * int64(time.Hour)
 
 func (s *state) rotateToken(c *RotateToken) applied {
+	return s.rotateGeneration("the admin token", keyTokenGen, keyTokenPrevUntil, c.Gen, c.Time, c.Grace, MaxTokenGrace)
+}
+
+// rotateGeneration moves the generation counter at genKey to gen, which
+// must be the next one (two racing rotations cannot both win), and keeps
+// at untilKey until when the previous generation stays valid.
+func (s *state) rotateGeneration(what string, genKey, untilKey []byte, gen uint64, now, grace, maxGrace int64) applied {
 	counters := s.tx.Bucket(bucketCounters)
 	cur := uint64(0)
-	if v := counters.Get(keyTokenGen); v != nil {
+	if v := counters.Get(genKey); v != nil {
 		cur = binary.BigEndian.Uint64(v)
 	}
-	if c.Gen != cur+1 {
-		return fail(fmt.Errorf("%w: the admin token is at generation %d, the rotation asked for %d", ErrConflict, cur, c.Gen))
+	if gen != cur+1 {
+		return fail(fmt.Errorf("%w: %s is at generation %d, the rotation asked for %d", ErrConflict, what, cur, gen))
 	}
-	if c.Grace < 0 || c.Grace > MaxTokenGrace {
-		return fail(fmt.Errorf("%w: grace must be between 0 and 7 days", ErrInvalid))
+	if grace < 0 || grace > maxGrace {
+		return fail(fmt.Errorf("%w: grace must be between 0 and %v", ErrInvalid, time.Duration(maxGrace)))
 	}
-	must(counters.Put(keyTokenGen, u64(c.Gen)))
-	must(counters.Put(keyTokenPrevUntil, u64(uint64(c.Time+c.Grace))))
+	must(counters.Put(genKey, u64(gen)))
+	must(counters.Put(untilKey, u64(uint64(now+grace))))
 	return applied{}
 }
 
@@ -916,18 +923,5 @@ func (s *state) rotateToken(c *RotateToken) applied {
 const MaxHandleKeyGrace = 30 * 24 * int64(time.Hour)
 
 func (s *state) rotateHandleKey(c *RotateHandleKey) applied {
-	counters := s.tx.Bucket(bucketCounters)
-	cur := uint64(0)
-	if v := counters.Get(keyHandleKeyGen); v != nil {
-		cur = binary.BigEndian.Uint64(v)
-	}
-	if c.Gen != cur+1 {
-		return fail(fmt.Errorf("%w: the handle key is at generation %d, the rotation asked for %d", ErrConflict, cur, c.Gen))
-	}
-	if c.Grace < 0 || c.Grace > MaxHandleKeyGrace {
-		return fail(fmt.Errorf("%w: grace must be between 0 and 30 days", ErrInvalid))
-	}
-	must(counters.Put(keyHandleKeyGen, u64(c.Gen)))
-	must(counters.Put(keyHandleKeyPrevUntil, u64(uint64(c.Time+c.Grace))))
-	return applied{}
+	return s.rotateGeneration("the handle key", keyHandleKeyGen, keyHandleKeyPrevUntil, c.Gen, c.Time, c.Grace, MaxHandleKeyGrace)
 }

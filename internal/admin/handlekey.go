@@ -51,14 +51,10 @@ func (s *server) routeHandleKey(api *http.ServeMux) {
 				return
 			}
 		}
-		grace := DefaultHandleKeyGrace
-		if req.Grace != "" {
-			d, err := time.ParseDuration(req.Grace)
-			if err != nil || d < 0 || d > MaxHandleKeyGrace {
-				s.fail(w, r, invalid("admin: grace %q must be a duration between 0s and 720h", req.Grace))
-				return
-			}
-			grace = d
+		grace, err := parseGrace(req.Grace, DefaultHandleKeyGrace, MaxHandleKeyGrace)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		gen, until, err := rot.RotateHandleKey(r.Context(), grace)
 		if err != nil {

@@ -72,14 +72,10 @@ func (s *server) routeToken(api *http.ServeMux) {
 				return
 			}
 		}
-		grace := time.Hour
-		if req.Grace != "" {
-			d, err := time.ParseDuration(req.Grace)
-			if err != nil || d < 0 || d > 7*24*time.Hour {
-				s.fail(w, r, invalid("admin: grace %q must be a duration between 0s and 168h", req.Grace))
-				return
-			}
-			grace = d
+		grace, err := parseGrace(req.Grace, time.Hour, 7*24*time.Hour)
+		if err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		tok, gen, until, err := rot.RotateToken(r.Context(), grace)
 		if err != nil {
@@ -88,4 +84,16 @@ func (s *server) routeToken(api *http.ServeMux) {
 		}
 		writeJSON(w, http.StatusOK, RotateResponse{Token: tok, Generation: gen, PreviousValidUntil: until})
 	})
+}
+
+// parseGrace reads a rotation's grace time: def when empty, at most max.
+func parseGrace(v string, def, max time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > max {
+		return 0, invalid("admin: grace %q must be a duration between 0s and %v", v, max)
+	}
+	return d, nil
 }
