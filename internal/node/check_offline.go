@@ -82,10 +82,15 @@ type OfflineReport struct {
 	Stale   int `json:"stale"`
 	Corrupt int `json:"corrupt"`
 	Orphans int `json:"orphans"`
-	// Not problems: unlisted files too recent to judge, and files the
-	// garbage collector will delete.
-	Young   int `json:"young"`
-	Garbage int `json:"garbage"`
+	// Not problems: unlisted files too recent to judge, files the
+	// garbage collector will delete, and listed replicas one write ahead
+	// of this node's metadata that are too recent to judge (the node
+	// crashed between a replica write and applying its commit: the Raft
+	// log it replays at start, or the reconciliation of a write that never
+	// committed, settles them).
+	Young    int `json:"young"`
+	Garbage  int `json:"garbage"`
+	InFlight int `json:"in_flight"`
 	// TempFiles is the temporary files of unfinished writes found (never
 	// acknowledged; removed when the chunk store opens, as at every start).
 	TempFiles int `json:"temp_files"`
@@ -330,6 +335,8 @@ func (c *offlineCheck) judge(f localFile, garb map[meta.GarbageKey]bool, anyGarb
 		c.corrupt(f, ch.Version, "")
 	case listed && f.version == ch.Version:
 		c.rep.OK++
+	case listed && f.version > ch.Version && !old:
+		c.rep.InFlight++
 	case listed:
 		c.rep.Stale++
 		detail := "behind the metadata"
