@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fsrep/fsrep/tests"
+	nfs "github.com/fsrep/fsrep/internal/workload"
 )
 
 // workload writes new files through every gateway in turn, each with
@@ -50,7 +50,7 @@ func content(name string, size int) []byte {
 // run writes files until ctx ends. Each gateway has its own client, made
 // again after any failure (the node may have died).
 func (w *workload) run(ctx context.Context) {
-	clients := map[string]*tests.Client{}
+	clients := map[string]*nfs.Client{}
 	defer func() {
 		for _, c := range clients {
 			c.Close()
@@ -71,7 +71,7 @@ func (w *workload) run(ctx context.Context) {
 		cl := clients[gw]
 		var err error
 		if cl == nil {
-			if cl, err = tests.Mount(gw, "/vol"); err != nil {
+			if cl, err = nfs.Dial(gw, "/vol", callTimeout); err != nil {
 				w.doubt()
 				continue
 			}
@@ -82,7 +82,7 @@ func (w *workload) run(ctx context.Context) {
 				w.stuck(gw, name)
 			}
 		})
-		err = writeFile(cl, name, data)
+		err = cl.WriteFile(name, data)
 		timer.Stop()
 		if err != nil {
 			cl.Close()
@@ -97,26 +97,19 @@ func (w *workload) run(ctx context.Context) {
 	}
 }
 
+// callTimeout bounds each NFS call: well above the gateways' 5 s operation
+// timeout, so that a call that fails does so by the gateway's answer.
+const callTimeout = 15 * time.Second
+
 // stuckAfter is how long a file write may take before the test reports
-// it stuck: far beyond the gateways' 5 s operation timeout.
-const stuckAfter = 45 * time.Second
+// it stuck: every call of it is bounded by callTimeout, so only a client
+// that does not keep its deadlines gets there.
+const stuckAfter = 2 * time.Minute
 
 func (w *workload) doubt() {
 	w.mu.Lock()
 	w.doubts++
 	w.mu.Unlock()
-}
-
-func writeFile(cl *tests.Client, name string, data []byte) error {
-	f, err := cl.Target.OpenFile(name, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // verify reads through gateway the files acknowledged since the last
@@ -138,19 +131,15 @@ func (w *workload) verify(t *testing.T, gateway string, sample int) int {
 		w.rng.Shuffle(len(old), func(i, j int) { old[i], old[j] = old[j], old[i] })
 		names = append(names, old[:min(sample, len(old))]...)
 	}
-	cl, err := tests.Mount(gateway, "/vol")
+	cl, err := nfs.Dial(gateway, "/vol", callTimeout)
 	if err != nil {
 		t.Fatalf("mount %s to verify: %v", gateway, err)
 	}
 	defer cl.Close()
 	for _, name := range names {
-		fh, err := cl.Handle(name)
+		got, err := cl.ReadFile(name)
 		if err != nil {
-			t.Fatalf("acknowledged file %s lost (lookup through %s): %v", name, gateway, err)
-		}
-		got, err := cl.ReadHandle(fh)
-		if err != nil {
-			t.Fatalf("acknowledged file %s unreadable through %s: %v", name, gateway, err)
+			t.Fatalf("acknowledged file %s lost or unreadable through %s: %v", name, gateway, err)
 		}
 		w.mu.Lock()
 		want := w.acked[name]
