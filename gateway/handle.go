@@ -59,10 +59,12 @@ type HandleKeys interface {
 	HandleKeyGen() (gen uint64, prevUntil int64, err error)
 }
 
-// keySet is the derived keys of one generation and its predecessor.
+// keySet is the derived keys of one generation, its predecessor and its
+// successor (a node that has not applied a rotation yet still accepts the
+// handles other nodes mint after it: any node decodes any handle).
 type keySet struct {
-	gen       uint64
-	cur, prev [sha256.Size]byte
+	gen             uint64
+	cur, prev, next [sha256.Size]byte
 }
 
 // NewHandleCodec returns a codec keyed by the cluster secret, at key
@@ -96,29 +98,29 @@ func (c *HandleCodec) key(gen uint64) (k [sha256.Size]byte) {
 }
 
 func (c *HandleCodec) derive(gen uint64) *keySet {
-	ks := &keySet{gen: gen, cur: c.key(gen)}
+	ks := &keySet{gen: gen, cur: c.key(gen), next: c.key(gen + 1)}
 	if gen > 0 {
 		ks.prev = c.key(gen - 1)
 	}
 	return ks
 }
 
-// current returns the keys of the current generation, and whether the
-// previous generation's handles are still accepted.
-func (c *HandleCodec) current() (*keySet, bool) {
+// current returns the keys of the current generation and until when
+// (unix nanoseconds) the previous one's handles are accepted.
+func (c *HandleCodec) current() (*keySet, int64) {
 	ks := c.set.Load()
 	if c.keys == nil {
-		return ks, false
+		return ks, 0
 	}
 	gen, until, err := c.keys.HandleKeyGen()
 	if err != nil {
-		return ks, false // the metadata cannot be read: the last generation seen
+		return ks, 0 // the metadata cannot be read: the last generation seen
 	}
 	if gen != ks.gen {
 		ks = c.derive(gen)
 		c.set.Store(ks)
 	}
-	return ks, gen > 0 && c.now().UnixNano() < until
+	return ks, until
 }
 
 // Encode returns the handle of id. It is deterministic: the same id always yields the same bytes, on
@@ -152,10 +154,16 @@ func (c *HandleCodec) Decode(h []byte) (FileID, error) {
 	case h[2] != 0 || h[3] != 0:
 		return FileID{}, fmt.Errorf("%w: reserved bytes %#02x%02x are not zero", ErrBadHandle, h[2], h[3])
 	}
-	ks, prevOK := c.current()
+	ks, prevUntil := c.current()
 	var sum [sha256.Size]byte
-	if !hmac.Equal(mac(&ks.cur, h[:handleMACOff], sum[:0])[:handleMACSize], h[handleMACOff:]) &&
-		!(prevOK && hmac.Equal(mac(&ks.prev, h[:handleMACOff], sum[:0])[:handleMACSize], h[handleMACOff:])) {
+	matches := func(key *[sha256.Size]byte) bool {
+		return hmac.Equal(mac(key, h[:handleMACOff], sum[:0])[:handleMACSize], h[handleMACOff:])
+	}
+	// The current key first; the others (and the clock) only for a handle
+	// it does not match.
+	if !matches(&ks.cur) &&
+		!(c.keys != nil && matches(&ks.next)) &&
+		!(ks.gen > 0 && matches(&ks.prev) && c.now().UnixNano() < prevUntil) {
 		return FileID{}, fmt.Errorf("%w: MAC mismatch (forged, or minted with a key rotated out)", ErrForgedHandle)
 	}
 	return FileID{

@@ -188,3 +188,25 @@ func TestHandleKeyRotation(t *testing.T) {
 		t.Fatalf("the previous generation's handle in the grace time: %v", err)
 	}
 }
+
+// TestHandleKeyOneAhead: a node that has not applied a rotation yet
+// accepts the handles a node that has mints (any node decodes any handle),
+// but not those two generations ahead.
+func TestHandleKeyOneAhead(t *testing.T) {
+	secret := []byte("rotation test secret")
+	now := func() time.Time { return time.Unix(1000, 0) }
+	ahead := NewRotatingHandleCodec(secret, &fakeKeys{gen: 1}, now)
+	behind := NewRotatingHandleCodec(secret, &fakeKeys{gen: 0}, now)
+	id := FileID{Vol: 2, Ino: 7, Gen: 1}
+	if got, err := behind.Decode(ahead.Encode(id)); err != nil || got != id {
+		t.Fatalf("a handle of the next key on a node behind: %+v, %v", got, err)
+	}
+	further := NewRotatingHandleCodec(secret, &fakeKeys{gen: 2}, now)
+	if _, err := behind.Decode(further.Encode(id)); !errors.Is(err, ErrForgedHandle) {
+		t.Fatalf("a handle two keys ahead: %v, want ErrForgedHandle", err)
+	}
+	// Without rotation (NewHandleCodec), only generation 0 is accepted.
+	if _, err := NewHandleCodec(secret).Decode(ahead.Encode(id)); !errors.Is(err, ErrForgedHandle) {
+		t.Fatalf("a fixed-key codec accepted another generation: %v", err)
+	}
+}

@@ -22,35 +22,8 @@ type readCache struct {
 	at    uint64 // generation of the entries below
 	vols  map[uint32]*Volume
 	nodes []NodeInfo // nil: not cached
-	hkey  *handleKey // nil: not cached
 }
 
-// handleKey is the file handle key's generation state (FSM.HandleKeyGen).
-type handleKey struct {
-	gen       uint64
-	prevUntil int64
-}
-
-func (c *readCache) handleKey(read func() (handleKey, error)) (handleKey, error) {
-	g := c.gen.Load()
-	c.mu.Lock()
-	c.sync(g)
-	k := c.hkey
-	c.mu.Unlock()
-	if k != nil {
-		return *k, nil
-	}
-	v, err := read()
-	if err != nil {
-		return v, err
-	}
-	c.mu.Lock()
-	if c.at == g {
-		c.hkey = &v
-	}
-	c.mu.Unlock()
-	return v, nil
-}
 
 // changed is called after meta.db changed.
 func (c *readCache) changed() { c.gen.Add(1) }
@@ -58,7 +31,7 @@ func (c *readCache) changed() { c.gen.Add(1) }
 // sync drops the entries if the generation moved; c.mu held.
 func (c *readCache) sync(g uint64) {
 	if c.at != g {
-		c.at, c.vols, c.nodes, c.hkey = g, nil, nil, nil
+		c.at, c.vols, c.nodes = g, nil, nil
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -32,6 +33,10 @@ type FSM struct {
 	db *bolt.DB
 
 	cache readCache // decoded volumes and nodes (cache.go)
+	// hkey is the file handle key's generation (HandleKeyGen): read at
+	// open and after each applied RotateHandleKey, so that the NFS calls
+	// that ask it on every handle pay one atomic load.
+	hkey atomic.Pointer[handleKey]
 
 	appliedMu sync.Mutex
 	applied   uint64
@@ -153,7 +158,7 @@ func (f *FSM) open() error {
 	}
 	f.db = db
 	f.setApplied(applied)
-	return nil
+	return f.loadHandleKey()
 }
 
 // Close closes the bbolt file.
@@ -253,6 +258,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		_ = fault.Point(fault.MetaAfterCommit) // kill only: the commit is done
 		f.cache.changed()
 		f.setApplied(last)
+		for _, l := range logs {
+			if l.Type == raft.LogCommand && len(l.Data) > 0 && CommandType(l.Data[0]) == CmdRotateHandleKey {
+				if err := f.loadHandleKey(); err != nil {
+					panic(fmt.Sprintf("meta: cannot read the handle key generation just committed: %v", err))
+				}
+				break
+			}
+		}
 	}
 	return out
 }

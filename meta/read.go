@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -348,24 +349,40 @@ func InspectBackup(path string) (*BackupInfo, error) {
 
 // HandleKeyGen is the file handle MAC key's generation (0 before any
 // rotation) and until when (unix nanoseconds) handles of the previous
-// generation are accepted. Every NFS call asks it: it is answered from the
-// read cache between commits.
+// generation are accepted. Every NFS call asks it: it is one atomic load.
 func (f *FSM) HandleKeyGen() (gen uint64, prevUntil int64, err error) {
-	k, err := f.cache.handleKey(func() (handleKey, error) {
-		var k handleKey
-		err := f.view(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketCounters)
-			if v := c.Get(keyHandleKeyGen); v != nil {
-				k.gen = binary.BigEndian.Uint64(v)
-			}
-			if v := c.Get(keyHandleKeyPrevUntil); v != nil {
-				k.prevUntil = int64(binary.BigEndian.Uint64(v))
-			}
-			return nil
-		})
-		return k, err
+	k := f.hkey.Load()
+	if k == nil {
+		return 0, 0, errors.New("meta: the metadata is not open")
+	}
+	return k.gen, k.prevUntil, nil
+}
+
+// handleKey is the file handle key's generation state.
+type handleKey struct {
+	gen       uint64
+	prevUntil int64
+}
+
+// loadHandleKey reads the handle key's generation from meta.db into
+// f.hkey.
+func (f *FSM) loadHandleKey() error {
+	var k handleKey
+	err := f.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCounters)
+		if v := c.Get(keyHandleKeyGen); v != nil {
+			k.gen = binary.BigEndian.Uint64(v)
+		}
+		if v := c.Get(keyHandleKeyPrevUntil); v != nil {
+			k.prevUntil = int64(binary.BigEndian.Uint64(v))
+		}
+		return nil
 	})
-	return k.gen, k.prevUntil, err
+	if err != nil {
+		return err
+	}
+	f.hkey.Store(&k)
+	return nil
 }
 
 // TokenGen is the admin token's generation (0 before any rotation) and

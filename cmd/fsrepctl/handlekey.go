@@ -19,9 +19,11 @@ func handleKeyRotateCommand() *command {
 through Raft. Every gateway mints handles with the new key at once and accepts
 handles of the old key until --grace has passed; after that, a client still
 holding one gets STALE and must look the path up again (a remount at worst).
-Keys are derived from the cluster secret and the generation; rotate when a
-handle key may have leaked with a node's disk, or on a schedule. Give a grace
-longer than your clients keep files open.
+Keys are derived from the cluster secret and the generation: rotate on a
+schedule, or after handles were exposed (a packet capture, a client's cache);
+after the secret itself leaked (a node's disk), change the secret instead.
+Give a grace longer than your clients keep files open; a second rotation ends
+the first one's grace.
 
 Example:
   fsrepctl handle-key rotate --grace 72h`,

@@ -169,7 +169,7 @@ func printOffline(w io.Writer, rep *node.OfflineReport) {
 	}
 	fmt.Fprintf(w, "  chunk files: %d checked, %d ok; the metadata places %d replicas here\n", rep.Files, rep.OK, rep.Listed)
 	fmt.Fprintf(w, "  missing %d, stale %d, corrupt %d, orphan %d\n", rep.Missing, rep.Stale, rep.Corrupt, rep.Orphans)
-	fmt.Fprintf(w, "  not problems: %d unlisted files too recent to judge, %d awaiting garbage collection, %d temporary files of unfinished writes (removed), %d replicas one write ahead of this node's metadata (in flight)\n",
+	fmt.Fprintf(w, "  not problems: %d unlisted files too recent to judge, %d awaiting garbage collection, %d temporary files of unfinished writes (removed), %d replicas ahead of this node's metadata, too recent to judge (in flight)\n",
 		rep.Young, rep.Garbage, rep.TempFiles, rep.InFlight)
 	if len(rep.Findings) > 0 {
 		fmt.Fprintln(w, "  Findings (the first of each kind):")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/fsrep/fsrep/meta"
 )
 
 // PathHandleKeyRotate moves the file handle MAC key to its next generation
@@ -15,7 +17,7 @@ const PathHandleKeyRotate = "/v1/handles/rotate-key"
 // long as they stay mounted, so the default is a day.
 const (
 	DefaultHandleKeyGrace = 24 * time.Hour
-	MaxHandleKeyGrace     = 30 * 24 * time.Hour
+	MaxHandleKeyGrace     = time.Duration(meta.MaxHandleKeyGrace)
 )
 
 // HandleKeyRotator rotates the file handle MAC key: it returns the new

@@ -55,7 +55,9 @@ const (
 )
 
 // Points lists every fault point.
-var Points = []string{
-	MetaBeforeCommit, MetaAfterCommit, ChunkBeforeSync, ChunkBeforeRename, ChunkAfterRename,
-	ReplicaAcked, BeforeReply, SnapshotInstall, HealCopied,
+func Points() []string {
+	return []string{
+		MetaBeforeCommit, MetaAfterCommit, ChunkBeforeSync, ChunkBeforeRename, ChunkAfterRename,
+		ReplicaAcked, BeforeReply, SnapshotInstall, HealCopied,
+	}
 }

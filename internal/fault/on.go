@@ -55,7 +55,7 @@ func Parse(s string) (map[string]*action, error) {
 			a.at = v
 		}
 		known := false
-		for _, p := range Points {
+		for _, p := range Points() {
 			known = known || p == name
 		}
 		if !known {

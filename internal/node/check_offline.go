@@ -83,8 +83,8 @@ type OfflineReport struct {
 	Corrupt int `json:"corrupt"`
 	Orphans int `json:"orphans"`
 	// Not problems: unlisted files too recent to judge, files the
-	// garbage collector will delete, and listed replicas one write ahead
-	// of this node's metadata that are too recent to judge (the node
+	// garbage collector will delete, and listed replicas ahead of this
+	// node's metadata that are too recent to judge (the node
 	// crashed between a replica write and applying its commit: the Raft
 	// log it replays at start, or the reconciliation of a write that never
 	// committed, settles them).
