@@ -24,7 +24,6 @@ type readCache struct {
 	nodes []NodeInfo // nil: not cached
 }
 
-
 // changed is called after meta.db changed.
 func (c *readCache) changed() { c.gen.Add(1) }
 
