@@ -162,8 +162,11 @@ func (s *Store) openChunk(id ID, flag int) (*os.File, header, []uint32, error) {
 }
 
 // loadChunk reads and checks the header and checksum table of an open chunk
-// file. Anything inconsistent, including a file whose size disagrees with
-// its header (truncated or appended to), is ErrCorrupt.
+// file. Anything inconsistent, including a file shorter than its header
+// says, is ErrCorrupt. A file longer than that holds the leftovers of a
+// write a crash interrupted (an update writes the data, then the header):
+// they are past the length every read and checksum stops at, and the next
+// write drops them (update).
 func loadChunk(f *os.File, id ID) (header, []uint32, error) {
 	fi, err := f.Stat()
 	if err != nil {
@@ -184,7 +187,7 @@ func loadChunk(f *os.File, id ID) (header, []uint32, error) {
 	if h.id != id {
 		return header{}, nil, fmt.Errorf("header names chunk %s: %w", h.id, ErrCorrupt)
 	}
-	if want := int64(h.dataOffset) + h.length; size != want {
+	if want := int64(h.dataOffset) + h.length; size < want {
 		return header{}, nil, fmt.Errorf("file is %d bytes, header says %d: %w", size, want, ErrCorrupt)
 	}
 	tb := make([]byte, 4*int(h.nblocks))

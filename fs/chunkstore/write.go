@@ -81,6 +81,16 @@ func (s *Store) update(id ID, baseVersion, newVersion uint64, baseLength, off in
 	if h.version != baseVersion {
 		return 0, fmt.Errorf("local version %d, expected %d: %w", h.version, baseVersion, ErrVersionMismatch)
 	}
+	// Leftovers of a write a crash interrupted, past the header's length:
+	// dropped first, or a write that leaves a hole over them would
+	// checksum zeros where they lie.
+	if fi, err := f.Stat(); err != nil {
+		return 0, err
+	} else if want := int64(h.dataOffset) + h.length; fi.Size() > want {
+		if err := f.Truncate(want); err != nil {
+			return 0, err
+		}
+	}
 	// The file's own table capacity also limits it: it may have been
 	// created under a smaller MaxChunkSize.
 	newLen := max(baseLength, off+int64(len(data)))

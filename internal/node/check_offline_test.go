@@ -108,6 +108,19 @@ func TestCheckOffline(t *testing.T) {
 	if err := os.WriteFile(corrupt, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chtimes(corrupt, old, old); err != nil { // rot in a file written long ago
+		t.Fatal(err)
+	}
+	// A write the stop interrupted, in a file changed just now: torn.
+	torn := chunkFileOf(t, dir, youngOrphan)
+	tb, err := os.ReadFile(torn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb[len(tb)-1] ^= 0x40
+	if err := os.WriteFile(torn, tb, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Remove(chunkFileOf(t, dir, ids[2])); err != nil {
 		t.Fatal(err)
 	}
@@ -118,9 +131,9 @@ func TestCheckOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := OfflineReport{Files: 6, Listed: 5, OK: 1, Missing: 1, Stale: 1, Corrupt: 1, Orphans: 1, Young: 1, InFlight: 1}
+	want := OfflineReport{Files: 6, Listed: 5, OK: 1, Missing: 1, Stale: 1, Corrupt: 1, Orphans: 1, InFlight: 1, Torn: 1}
 	got := OfflineReport{Files: rep.Files, Listed: rep.Listed, OK: rep.OK, Missing: rep.Missing, Stale: rep.Stale,
-		Corrupt: rep.Corrupt, Orphans: rep.Orphans, Young: rep.Young, InFlight: rep.InFlight}
+		Corrupt: rep.Corrupt, Orphans: rep.Orphans, Young: rep.Young, InFlight: rep.InFlight, Torn: rep.Torn}
 	if !reflectEqual(got, want) || rep.Problems() != 4 || rep.NodeID != "n1" || rep.NodeIDInferred ||
 		rep.StorageVersion != meta.StorageVersion || rep.AppliedIndex == 0 || len(rep.MetaProblems) != 0 {
 		t.Fatalf("report %+v\nwant counts %+v", rep, want)
@@ -175,7 +188,7 @@ func TestCheckOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Orphans != 0 || rep.Corrupt != 0 || rep.Missing != 2 || rep.Stale != 1 || rep.Young != 1 || rep.OK != 1 || rep.InFlight != 1 {
+	if rep.Orphans != 0 || rep.Corrupt != 0 || rep.Missing != 2 || rep.Stale != 1 || rep.Torn != 1 || rep.OK != 1 || rep.InFlight != 1 {
 		t.Errorf("after repair: %+v", rep)
 	}
 }
