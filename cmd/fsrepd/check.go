@@ -169,8 +169,8 @@ func printOffline(w io.Writer, rep *node.OfflineReport) {
 	}
 	fmt.Fprintf(w, "  chunk files: %d checked, %d ok; the metadata places %d replicas here\n", rep.Files, rep.OK, rep.Listed)
 	fmt.Fprintf(w, "  missing %d, stale %d, corrupt %d, orphan %d\n", rep.Missing, rep.Stale, rep.Corrupt, rep.Orphans)
-	fmt.Fprintf(w, "  not problems: %d unlisted files too recent to judge, %d awaiting garbage collection, %d temporary files of unfinished writes (removed), %d replicas ahead of this node's metadata, too recent to judge (in flight)\n",
-		rep.Young, rep.Garbage, rep.TempFiles, rep.InFlight)
+	fmt.Fprintf(w, "  not problems: %d unlisted files too recent to judge, %d awaiting garbage collection, %d temporary files of unfinished writes (removed), %d replicas ahead of this node's metadata, too recent to judge (in flight), %d damaged by a write the stop interrupted (torn; replaced after restart)\n",
+		rep.Young, rep.Garbage, rep.TempFiles, rep.InFlight, rep.Torn)
 	if len(rep.Findings) > 0 {
 		fmt.Fprintln(w, "  Findings (the first of each kind):")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
