@@ -3,6 +3,7 @@ package pki
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -57,9 +58,12 @@ func (c *serverConn) handshake() error {
 	return c.err
 }
 
+// Read reads after the handshake. A failed handshake reads as the end of
+// the stream: the failure hook has heard it (rate-limited), and the server
+// behind (Raft logs an ERROR for any other read error) need not.
 func (c *serverConn) Read(b []byte) (int, error) {
 	if err := c.handshake(); err != nil {
-		return 0, err
+		return 0, io.EOF
 	}
 	return c.Conn.Read(b)
 }
